@@ -1,0 +1,60 @@
+"""Generation: variants (subject + body) per segment, every fact quoted from and citing approved content.
+
+One interface, backends chosen by settings. Whatever the backend writes, the brand footer (unsubscribe
+link, postal address) is added here, in code, so no model can forget it.
+"""
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from config import Brand
+from tasks.records import Document, SegmentProfile, Variant
+
+MERGE_FIELD = re.compile(r"\{(\w+)\}")
+MERGE_FALLBACK = {"first_name": "there"}
+
+
+class Generator(Protocol):
+    name: str
+
+    def generate(self, profile: SegmentProfile, documents: list[Document], strategy: str, slot: int,
+                 attempt: int, avoid: set[str]) -> Variant:
+        """One variant for `profile` in `strategy`, built only from `documents`; `avoid` lists document
+        ids whose copy was blocked in an earlier attempt of this slot."""
+        ...
+
+
+def footer(brand: Brand) -> str:
+    return (f"\n\n{brand.signature or brand.company_name}\n{brand.postal_address}\n"
+            f"You receive this email because you opted in to news from {brand.company_name}. "
+            f"Unsubscribe at any time: {brand.unsubscribe_url}")
+
+
+def variant_id(segment: str, slot: int, strategy: str) -> str:
+    return f"{segment}.t{slot}.{strategy}"
+
+
+def render(text: str, customer: dict) -> str:
+    """Fill merge fields such as {first_name} for one customer (a neutral fallback when the value is missing)."""
+    def fill(m: re.Match) -> str:
+        value = customer.get(m.group(1))
+        return str(value).strip() if value not in (None, "") else MERGE_FALLBACK.get(m.group(1), m.group(0))
+    return MERGE_FIELD.sub(fill, text)
+
+
+def make_generator(kind: str, brand: Brand, subject_max_chars: int):
+    if kind == "local":
+        from tasks.generation.local import LocalGenerator
+        return LocalGenerator(brand, subject_max_chars)
+    raise ValueError(f"unknown generator {kind!r}")
+
+
+def first_strategies(strategies: list[str], n: int) -> dict[int, str]:
+    """Slot k starts with the k-th strategy of the preference list."""
+    return {slot: strategies[slot - 1] for slot in range(1, n + 1)}
+
+
+def next_strategy(strategies: list[str], used: set[str]) -> str | None:
+    """The next strategy not yet tried in this segment (a blocked slot is regenerated with it)."""
+    return next((s for s in strategies if s not in used), None)

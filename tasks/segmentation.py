@@ -1,0 +1,171 @@
+"""Segmentation: RFM scoring with named segments, or k-means with k chosen by silhouette.
+
+Both segmenters follow scikit-learn's contract: hyperparameters in __init__, learning in fit() (which
+returns self), learned state ending in `_`, and transform() adding a `segment` column.
+"""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from tasks.records import SegmentProfile
+from tasks.threads import single_threaded
+
+# Named RFM segments, first match wins (scores are quintiles 1..5; R=5 is the most recent).
+RFM_RULES = [
+    ("champions", lambda r, f, m: (r >= 4) & (f >= 4)),
+    ("new_customers", lambda r, f, m: (r >= 4) & (f <= 2)),
+    ("at_risk", lambda r, f, m: (r <= 2) & (f >= 3)),
+    ("hibernating", lambda r, f, m: (r <= 2) & (f <= 2)),
+    ("loyal", lambda r, f, m: f >= 3),
+    ("promising", lambda r, f, m: np.ones_like(r, dtype=bool)),
+]
+# Audience tags per segment name: they pick which approved content fits (document `audience`).
+SEGMENT_TAGS = {
+    "champions": ["high_value", "loyal"], "loyal": ["loyal"], "new_customers": ["new"],
+    "at_risk": ["lapsed", "loyal"], "hibernating": ["lapsed", "price_sensitive"],
+    "promising": ["new", "price_sensitive"],
+    "low_value": ["price_sensitive"], "mid_value": ["loyal"], "high_value": ["high_value"],
+}
+DESCRIPTIONS = {
+    "champions": "bought recently, buy often and spend the most",
+    "loyal": "buy regularly with solid spend",
+    "new_customers": "recent first purchases, few orders so far",
+    "at_risk": "used to buy often but have not bought for a while",
+    "hibernating": "long since the last purchase, few orders and low spend",
+    "promising": "recent-ish buyers with room to grow",
+    "low_value": "the lowest third by combined RFM score", "mid_value": "the middle third by combined RFM score",
+    "high_value": "the top third by combined RFM score",
+}
+
+
+def rfm_scores(df: pl.DataFrame) -> np.ndarray:
+    """Quintile scores 1..5 for recency (inverted: fewer days is better), frequency and monetary."""
+    def quintile(col: str, descending: bool) -> pl.Expr:
+        rank = pl.col(col).rank("average", descending=descending)
+        return ((rank - 1) / pl.len() * 5).floor().cast(pl.Int8).clip(0, 4) + 1
+    scored = df.select(quintile("recency_days", True).alias("r"), quintile("frequency", False).alias("f"),
+                       quintile("monetary", False).alias("m"))
+    return scored.to_numpy()
+
+
+def name_by_rules(scores: np.ndarray) -> np.ndarray:
+    r, f, m = scores[:, 0], scores[:, 1], scores[:, 2]
+    names = np.array([""] * len(scores), dtype=object)
+    for name, rule in RFM_RULES:
+        hit = (names == "") & rule(r, f, m)
+        names[hit] = name
+    return names
+
+
+def merge_small(names: np.ndarray, points: np.ndarray, min_share: float, min_segments: int = 3) -> np.ndarray:
+    """Fold segments below `min_share` into the segment with the nearest centroid (keeps >= min_segments)."""
+    names = names.copy()
+    while True:
+        labels, counts = np.unique(names, return_counts=True)
+        if len(labels) <= min_segments or counts.min() >= min_share * len(names):
+            return names
+        small = labels[counts.argmin()]
+        centroids = {lab: points[names == lab].mean(axis=0) for lab in labels}
+        others = [lab for lab in labels if lab != small]
+        target = min(others, key=lambda lab: np.linalg.norm(centroids[lab] - centroids[small]))
+        names[names == small] = target
+
+
+class RFMSegmenter:
+    def __init__(self, min_share: float = 0.05):
+        self.min_share = min_share
+
+    def fit(self, df: pl.DataFrame) -> "RFMSegmenter":
+        scores = rfm_scores(df)
+        names = merge_small(name_by_rules(scores), scores.astype(float), self.min_share)
+        if len(np.unique(names)) < 3:  # degenerate data (e.g. everyone alike): fall back to value terciles
+            names = value_terciles(scores)
+        self.segments_ = sorted(set(names))
+        self.labels_ = names
+        return self
+
+    def transform(self, df: pl.DataFrame) -> pl.DataFrame:
+        return df.with_columns(pl.Series("segment", self.labels_, dtype=pl.String))
+
+
+def value_terciles(scores: np.ndarray) -> np.ndarray:
+    total = scores.sum(axis=1) + np.arange(len(scores)) * 1e-9  # tie-break keeps terciles non-empty
+    cut = np.quantile(total, [1 / 3, 2 / 3])
+    return np.where(total <= cut[0], "low_value", np.where(total <= cut[1], "mid_value", "high_value"))
+
+
+class KMeansSegmenter:
+    """k-means on standardised log RFM; k by silhouette (sampled); clusters named like RFM segments."""
+
+    def __init__(self, k_range=(3, 6), min_share: float = 0.05, random_state: int = 0,
+                 features=("recency_days", "frequency", "monetary"), fit_sample: int = 50_000):
+        self.k_range, self.min_share, self.random_state = k_range, min_share, random_state
+        self.features, self.fit_sample = features, fit_sample
+
+    def _matrix(self, df: pl.DataFrame) -> np.ndarray:
+        x = df.select([pl.col(c).cast(pl.Float64).fill_null(pl.col(c).median()) for c in self.features]).to_numpy()
+        return np.log1p(np.clip(x, 0, None))
+
+    def fit(self, df: pl.DataFrame) -> "KMeansSegmenter":
+        with single_threaded():
+            return self._fit(df)
+
+    def _fit(self, df: pl.DataFrame) -> "KMeansSegmenter":
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import silhouette_score
+        from sklearn.preprocessing import StandardScaler
+
+        rng = np.random.default_rng(self.random_state)
+        x = self._matrix(df)
+        self.scaler_ = StandardScaler().fit(x)
+        z = self.scaler_.transform(x)
+        fit_rows = z[rng.choice(len(z), min(len(z), self.fit_sample), replace=False)]
+        best = None
+        for k in range(self.k_range[0], min(self.k_range[1], len(fit_rows) - 1) + 1):
+            model = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(fit_rows)
+            score = silhouette_score(fit_rows, model.labels_, sample_size=min(len(fit_rows), 4000),
+                                     random_state=self.random_state)
+            if best is None or score > best[0]:
+                best = (score, k, model)
+        self.silhouette_, self.k_, self.model_ = best
+        clusters = self.model_.predict(z)
+        names = self._name_clusters(clusters, rfm_scores(df))
+        self.labels_ = merge_small(names, z, self.min_share)
+        self.segments_ = sorted(set(self.labels_))
+        return self
+
+    @staticmethod
+    def _name_clusters(clusters: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Name each cluster by the RFM rule its mean scores satisfy; repeated names get a suffix."""
+        names, used = {}, {}
+        for c in np.unique(clusters):
+            mean = np.rint(scores[clusters == c].mean(axis=0)).reshape(1, 3)
+            base = name_by_rules(mean)[0]
+            used[base] = used.get(base, 0) + 1
+            names[c] = base if used[base] == 1 else f"{base}_{used[base]}"
+        return np.array([names[c] for c in clusters], dtype=object)
+
+    transform = RFMSegmenter.transform
+
+
+def make_segmenter(method: str, k_range, min_share: float, seed: int):
+    if method == "kmeans":
+        return KMeansSegmenter(k_range=tuple(k_range), min_share=min_share, random_state=seed)
+    return RFMSegmenter(min_share=min_share)
+
+
+def profile_segments(df: pl.DataFrame) -> list[SegmentProfile]:
+    """Aggregates per segment: size, share, RFM means and the most common preferred category."""
+    numeric = [c for c in ("recency_days", "frequency", "monetary", "age", "historical_open_rate") if c in df.columns]
+    agg = [pl.len().alias("size")] + [pl.col(c).mean().alias(c) for c in numeric]
+    if "preferred_category" in df.columns:
+        agg.append(pl.col("preferred_category").drop_nulls().mode().first().alias("top_category"))
+    rows = df.group_by("segment").agg(agg).sort("size", descending=True).to_dicts()
+    total = df.height
+    return [SegmentProfile(
+        name=r["segment"], size=r["size"], share=r["size"] / total,
+        tags=SEGMENT_TAGS.get(r["segment"].rstrip("_0123456789"), ["all"]),
+        description=DESCRIPTIONS.get(r["segment"].rstrip("_0123456789"), "customers with similar value"),
+        means={c: round(float(r[c]), 3) for c in numeric if r[c] is not None},
+        top_category=r.get("top_category")) for r in rows]

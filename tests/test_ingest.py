@@ -1,0 +1,76 @@
+import polars as pl
+import pytest
+
+from tasks.errors import InputError
+from tasks.ingest import load_customers, rfm_from_transactions
+
+
+def write(tmp_path, text, name="c.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_maps_columns_and_types(tmp_path):
+    p = write(tmp_path, "id,last_days,orders,spend,email_opt_in\n1,5,2,10,yes\n2,9,1,5.5,no\n")
+    df = load_customers(p, {"customer_id": "id", "recency_days": "last_days", "frequency": "orders", "monetary": "spend"})
+    assert df["customer_id"].to_list() == ["1", "2"]
+    assert df["monetary"].dtype == pl.Float64 and df["email_opt_in"].to_list() == [True, False]
+
+
+def test_late_decimal_does_not_break_inference(tmp_path):
+    rows = "\n".join(f"c{i},1,1,{10 if i < 150 else 10.75}" for i in range(200))
+    df = load_customers(write(tmp_path, "customer_id,recency_days,frequency,monetary\n" + rows))
+    assert df["monetary"][-1] == 10.75
+
+
+def test_missing_required_column_names_it(tmp_path):
+    p = write(tmp_path, "customer_id,recency_days,frequency\n1,2,3\n")
+    with pytest.raises(InputError, match="monetary"):
+        load_customers(p)
+
+
+def test_unknown_mapping_source_names_columns(tmp_path):
+    p = write(tmp_path, "customer_id,recency_days,frequency,monetary\n1,2,3,4\n")
+    with pytest.raises(InputError, match="'nope'.*columns are"):
+        load_customers(p, {"recency_days": "nope"})
+
+
+def test_non_numeric_value_names_row(tmp_path):
+    p = write(tmp_path, "customer_id,recency_days,frequency,monetary\n1,2,3,4\n2,two,3,4\n")
+    with pytest.raises(InputError, match=r"recency_days.*row=2.*'two'"):
+        load_customers(p)
+
+
+def test_bad_opt_in_names_row(tmp_path):
+    p = write(tmp_path, "customer_id,recency_days,frequency,monetary,email_opt_in\n1,2,3,4,maybe\n")
+    with pytest.raises(InputError, match="email_opt_in.*maybe"):
+        load_customers(p)
+
+
+def test_transactions_give_rfm(tmp_path):
+    tx = pl.DataFrame({"customer_id": ["a", "a", "b"], "date": ["2026-01-01", "2026-01-11", "2026-01-05"],
+                       "amount": [10.0, 5.0, 7.5]})
+    rfm = rfm_from_transactions(tx, tmp_path / "tx.csv").sort("customer_id")
+    assert rfm.to_dicts() == [{"customer_id": "a", "recency_days": 1.0, "frequency": 2.0, "monetary": 15.0},
+                              {"customer_id": "b", "recency_days": 7.0, "frequency": 1.0, "monetary": 7.5}]
+
+
+def test_customers_without_transactions_get_zero(tmp_path):
+    c = write(tmp_path, "customer_id\na\nz\n")
+    t = write(tmp_path, "customer_id,date,amount\na,2026-01-01,3\n", "t.csv")
+    df = load_customers(c, transactions=t).sort("customer_id")
+    assert df.filter(pl.col("customer_id") == "z").row(0, named=True)["frequency"] == 0.0
+
+
+def test_bad_transaction_date(tmp_path):
+    c = write(tmp_path, "customer_id\na\n")
+    t = write(tmp_path, "customer_id,date,amount\na,yesterday,3\n", "t.csv")
+    with pytest.raises(InputError, match="date.*yesterday"):
+        load_customers(c, transactions=t)
+
+
+def test_parquet(tmp_path):
+    p = tmp_path / "c.parquet"
+    pl.DataFrame({"customer_id": [1], "recency_days": [1], "frequency": [1], "monetary": [1.0]}).write_parquet(p)
+    assert load_customers(p)["customer_id"].to_list() == ["1"]
