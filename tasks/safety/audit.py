@@ -1,0 +1,155 @@
+"""The audit log: our own append-only, hash-chained record of every screening decision.
+
+record_hash = SHA-256 of the JSON array of the row's other fields (contract column order, as strings,
+`prev_hash` included); prev_hash of the first row is 64 zeros. Each row is flushed and fsynced before the
+next decision, so evidence survives a crash. The manifest stores the last hash and the row count, which
+catches rows removed from the end (a chain alone cannot).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tasks.records import Variant, Verdict
+
+COLUMNS = ["run_id", "variant_id", "segment", "attempt", "decision", "screener", "hate", "self_harm", "sexual",
+           "violence", "max_severity", "rules_triggered", "reason", "policy_version", "content_sha256",
+           "screened_at", "prev_hash", "record_hash"]
+GENESIS = "0" * 64
+
+
+def record_hash(row: dict) -> str:
+    fields = [str(row[c]) for c in COLUMNS if c != "record_hash"]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+class AuditLog:
+    """Appends decisions to `path`; re-opening an existing log continues its chain (a resumed run)."""
+
+    def __init__(self, path: str | Path, run_id: str, policy_version: str):
+        self.path, self.run_id, self.policy_version = Path(path), run_id, policy_version
+        rows = read_rows(self.path) if self.path.exists() else []
+        self.head = rows[-1]["record_hash"] if rows else GENESIS
+        self.count = len(rows)
+        self.decided = {(r["variant_id"], r["attempt"], r["content_sha256"]): r for r in rows}
+
+    def lookup(self, variant: Variant) -> dict | None:
+        """The recorded decision for this exact variant text and attempt, if it was already screened."""
+        return self.decided.get((variant.variant_id, str(variant.attempt), variant.content_sha256))
+
+    def append(self, variant: Variant, verdict: Verdict) -> dict:
+        row = {"run_id": self.run_id, "variant_id": variant.variant_id, "segment": variant.segment,
+               "attempt": variant.attempt, "decision": verdict.decision, "screener": verdict.screener,
+               "hate": verdict.hate, "self_harm": verdict.self_harm, "sexual": verdict.sexual,
+               "violence": verdict.violence, "max_severity": verdict.max_severity,
+               "rules_triggered": ";".join(verdict.rules_triggered), "reason": verdict.reason,
+               "policy_version": self.policy_version, "content_sha256": variant.content_sha256,
+               "screened_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+               "prev_hash": self.head}
+        row["record_hash"] = record_hash(row)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        with self.path.open("a", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+        self.head, self.count = row["record_hash"], self.count + 1
+        self.decided[(variant.variant_id, str(variant.attempt), variant.content_sha256)] = row
+        return row
+
+
+def read_rows(path: str | Path) -> list[dict]:
+    with Path(path).open(newline="", encoding="utf-8-sig") as f:
+        return list(csv.DictReader(f))
+
+
+def chain_problems(rows: list[dict]) -> list[str]:
+    """Edited, inserted, removed or reordered rows, each named by its data row number (1-based)."""
+    problems, prev = [], GENESIS
+    for i, row in enumerate(rows, 1):
+        missing = [c for c in COLUMNS if c not in row or row[c] is None]
+        if missing:
+            return [f"row {i}: columns missing {missing}"]
+        if row["record_hash"] != record_hash(row):
+            problems.append(f"row {i} (variant {row['variant_id']}): content does not match its record_hash "
+                            "(the row was edited or forged)")
+        if row["prev_hash"] != prev:
+            problems.append(f"row {i} (variant {row['variant_id']}): prev_hash does not match row {i - 1}'s "
+                            "record_hash (a row was removed, inserted or moved before it)")
+        prev = row["record_hash"]
+    return problems
+
+
+def final_decisions(rows: list[dict]) -> dict[str, str]:
+    """The last decision per variant (a regenerated variant keeps its id only if it is the same slot/strategy)."""
+    return {r["variant_id"]: r["decision"] for r in rows}
+
+
+def verify_run(run_dir: str | Path) -> list[str]:
+    """Everything wrong with a run's audit evidence; empty when coverage is 100% and the chain is intact."""
+    run = Path(run_dir)
+    audit_path = run / "audit_log.csv"
+    if not audit_path.exists():
+        return [f"{audit_path}: missing"]
+    rows = read_rows(audit_path)
+    problems = chain_problems(rows)
+    problems += anchor_problems(run / "manifest.json", rows)
+    decisions = final_decisions(rows)
+    variants = [json.loads(line) for line in (run / "variants.jsonl").read_text("utf-8").splitlines() if line.strip()] \
+        if (run / "variants.jsonl").exists() else []
+    for v in variants:
+        decided = decisions.get(v["variant_id"])
+        if decided is None:
+            problems.append(f"variant {v['variant_id']} has no screening decision in the audit log")
+        elif {"pass": "passed", "block": "blocked"}[decided] != v.get("status"):
+            problems.append(f"variant {v['variant_id']} is '{v.get('status')}' in variants.jsonl but its last "
+                            f"audit decision is '{decided}'")
+    problems += assignment_problems(run / "assignments.csv", decisions)
+    return problems
+
+
+def anchor_problems(manifest_path: Path, rows: list[dict]) -> list[str]:
+    if not manifest_path.exists():
+        return []
+    audit = json.loads(manifest_path.read_text("utf-8")).get("audit", {})
+    problems = []
+    if "rows" in audit and audit["rows"] != len(rows):
+        problems.append(f"audit log has {len(rows)} rows but the manifest recorded {audit['rows']} "
+                        "(rows were removed or appended after the run)")
+    if audit.get("head") and rows and rows[-1]["record_hash"] != audit["head"]:
+        problems.append(f"row {len(rows)}: last record_hash differs from the manifest's chain head")
+    return problems
+
+
+def assignment_problems(path: Path, decisions: dict[str, str]) -> list[str]:
+    if not path.exists():
+        return []
+    bad: dict[str, int] = {}
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        for row in csv.DictReader(f):
+            vid = row.get("variant_id") or ""
+            if vid and decisions.get(vid) != "pass":
+                bad[vid] = bad.get(vid, 0) + 1
+    return [f"{n} customers assigned variant {vid}, which {'was blocked' if decisions.get(vid) else 'was never screened'}"
+            for vid, n in bad.items()]
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Neutralise formula injection: a cell starting with = + - @ (or tab/CR) is prefixed with a quote."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def export(run_dir: str | Path, out: str | Path) -> int:
+    rows = read_rows(Path(run_dir) / "audit_log.csv")
+    with Path(out).open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: spreadsheet_safe(str(row[k])) for k in COLUMNS})
+    return len(rows)
