@@ -1,0 +1,116 @@
+"""Analysis: per metric, per treatment arm vs control, overall and per segment.
+
+Outcomes are reduced to sufficient statistics (n, sum, sum of squares) in polars first; the tests in
+tasks/experiment/stats.py run on those. The p-value family for the multiple-comparison correction is every
+(metric, segment, arm) comparison in the table.
+"""
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from tasks.experiment.stats import SampleStats, adjust_pvalues, chance_to_beat_control, compare, mde, srm_test
+
+ALL = "all"
+RESULT_COLUMNS = ["metric", "segment", "arm", "control_arm", "n_treatment", "n_control", "rate_treatment",
+                  "rate_control", "abs_lift", "rel_lift", "rel_lift_ci_low", "rel_lift_ci_high", "p_value",
+                  "p_value_adjusted", "significant", "abs_lift_ci_low", "abs_lift_ci_high", "mde_rel",
+                  "chance_to_beat_control", "metric_type", "error"]
+
+
+def canonical(df: pl.DataFrame, metrics: list[str], arm: str, segment: str | None) -> pl.DataFrame:
+    """Arm and segment under their canonical names, as strings; metrics as floats."""
+    cols = [pl.col(arm).cast(pl.String).alias("arm")] + [pl.col(m).cast(pl.Float64) for m in metrics]
+    if segment:
+        cols.append(pl.col(segment).cast(pl.String).fill_null("(missing)").alias("segment"))
+    return df.select(cols)
+
+
+def sufficient_stats(df: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
+    """One row per (metric, segment, arm): n, sum, sum_sq; segment 'all' pools everyone. Nulls are not counted."""
+    def agg(by: list[str]) -> pl.DataFrame:
+        return pl.concat([df.group_by(by).agg(pl.lit(m).alias("metric"), pl.col(m).is_not_null().sum().alias("n"),
+                                              pl.col(m).sum().alias("sum"), (pl.col(m) ** 2).sum().alias("sum_sq"))
+                          for m in metrics])
+    frames = [agg(["arm"]).with_columns(pl.lit(ALL).alias("segment"))]
+    if "segment" in df.columns:
+        frames.append(agg(["arm", "segment"]))
+    return pl.concat([f.select("metric", "segment", "arm", "n", "sum", "sum_sq") for f in frames]).sort(
+        "metric", "segment", "arm")
+
+
+def is_binary(df: pl.DataFrame, metric: str) -> bool:
+    values = df[metric].drop_nulls().unique()
+    return values.len() > 0 and values.cast(pl.Float64).is_in([0.0, 1.0]).all()
+
+
+def lift_rows(stats: pl.DataFrame, control: str, alpha: float, metric_types: dict[str, str]) -> list[dict]:
+    rows = []
+    by_key = {(r["metric"], r["segment"], r["arm"]): SampleStats(int(r["n"]), r["sum"], r["sum_sq"])
+              for r in stats.to_dicts()}
+    for (metric, segment, arm), t in sorted(by_key.items()):
+        c = by_key.get((metric, segment, control))
+        if arm == control or c is None:
+            continue
+        res = compare(t, c, alpha)
+        rows.append({
+            "metric": metric, "segment": segment, "arm": arm, "control_arm": control,
+            "n_treatment": t.n, "n_control": c.n, "rate_treatment": t.mean, "rate_control": c.mean,
+            "abs_lift": res.abs_lift, "rel_lift": res.rel_lift, "rel_lift_ci_low": res.rel_ci_low,
+            "rel_lift_ci_high": res.rel_ci_high, "p_value": res.p_value,
+            "abs_lift_ci_low": res.abs_ci_low, "abs_lift_ci_high": res.abs_ci_high,
+            "mde_rel": mde(t.n, c.n, c.mean, c.var, alpha), "chance_to_beat_control": _ctb(t, c, res.error),
+            "metric_type": metric_types.get(metric, "binary"), "error": res.error})
+    return rows
+
+
+def _ctb(t: SampleStats, c: SampleStats, error: str) -> float:
+    return float("nan") if error else chance_to_beat_control(t, c)
+
+
+def lift_table(df: pl.DataFrame, metrics: list[str], control: str, alpha: float = 0.05, correction: str = "holm",
+               arm: str = "arm", segment: str | None = "segment") -> pl.DataFrame:
+    """The contract's results.csv: rates, lifts, CIs, raw and corrected p-values, significance."""
+    df = canonical(df, metrics, arm, segment)
+    types = {m: "binary" if is_binary(df, m) else "numeric" for m in metrics}
+    rows = lift_rows(sufficient_stats(df, metrics), control, alpha, types)
+    adjusted = adjust_pvalues([r["p_value"] if not r["error"] else math.nan for r in rows], correction)
+    for r, p in zip(rows, adjusted):
+        r["p_value_adjusted"] = float(p) if not math.isnan(p) else 1.0
+        r["significant"] = bool(r["p_value_adjusted"] < alpha) and not r["error"]
+    table = pl.DataFrame(rows, schema_overrides={"error": pl.String}) if rows else pl.DataFrame(schema={c: pl.String for c in RESULT_COLUMNS})
+    segment_order = pl.when(pl.col("segment") == ALL).then(0).otherwise(1)
+    return table.select(RESULT_COLUMNS).sort(pl.col("metric").replace_strict({m: i for i, m in enumerate(metrics)}, default=99),
+                                             segment_order, "segment", "arm")
+
+
+def srm_checks(df: pl.DataFrame, weights: dict[str, dict[str, float]] | None, arm: str = "arm",
+               segment: str | None = "segment", threshold: float = 0.001) -> list[dict]:
+    """Sample-ratio-mismatch per segment against the intended weights, and overall.
+
+    Without intended weights (an experiment analysed from a file), equal weights are assumed and said so.
+    """
+    checks = []
+    groups = [(ALL, df)] + ([(str(k[0]), g) for k, g in df.group_by(segment)] if segment else [])
+    for name, frame in sorted(groups, key=lambda x: (x[0] != ALL, x[0])):
+        counts = dict(frame.group_by(arm).len().iter_rows())
+        intended = _intended(weights, name, df, arm, segment) if weights else {a: 1.0 for a in counts}
+        labels = sorted(intended)
+        res = srm_test([counts.get(a, 0) for a in labels], [intended[a] for a in labels], threshold)
+        checks.append({"segment": name, "arms": labels, "observed": list(res.observed),
+                       "expected": [round(e, 1) for e in res.expected], "chi2": res.chi2, "p_value": res.p_value,
+                       "mismatch": res.mismatch, "weights_assumed": weights is None})
+    return checks
+
+
+def _intended(weights: dict[str, dict[str, float]], name: str, df: pl.DataFrame, arm: str, segment: str | None) -> dict:
+    """Overall intended weights are the segment weights mixed by segment size."""
+    if name != ALL:
+        return weights[name]
+    sizes = dict(df.group_by(segment).len().iter_rows()) if segment else {}
+    mixed: dict[str, float] = {}
+    for seg, w in weights.items():
+        for a, share in w.items():
+            mixed[a] = mixed.get(a, 0.0) + share * sizes.get(seg, 0)
+    return mixed

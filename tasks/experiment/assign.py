@@ -1,0 +1,72 @@
+"""Assignment: deterministic, hash-based, stratified by segment.
+
+Each customer's position u in [0, 1) is SHA-256(seed:campaign:customer_id). Arms own fixed slices of [0, 1)
+within each segment, so a re-run with the same seed gives the same arms and adding customers moves nobody.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+
+CONTROL, HOLDOUT = "control", "holdout"
+
+
+def treatment_arm(slot: int) -> str:
+    return f"treatment_{slot}"
+
+
+def hash_unit(ids: list[str], seed: int, salt: str) -> np.ndarray:
+    """A uniform number in [0, 1) per id from the first 52 bits of SHA-256 (exact in a float64)."""
+    prefix = f"{seed}:{salt}:".encode()
+    return np.array([int.from_bytes(hashlib.sha256(prefix + i.encode()).digest()[:7], "big") >> 4
+                     for i in ids], dtype=np.float64) / float(1 << 52)
+
+
+def arm_weights(slots: list[int], control_weight: float) -> dict[str, float]:
+    """Control keeps its weight; the treatments share the rest evenly."""
+    share = (1 - control_weight) / len(slots) if slots else 0.0
+    return {CONTROL: control_weight if slots else 1.0, **{treatment_arm(s): share for s in sorted(slots)}}
+
+
+def pick_arms(u: np.ndarray, weights: dict[str, float]) -> np.ndarray:
+    names = list(weights)
+    edges = np.cumsum([weights[n] for n in names])
+    return np.array(names, dtype=object)[np.minimum(np.searchsorted(edges, u, side="right"), len(names) - 1)]
+
+
+def eligible(customers: pl.DataFrame) -> pl.Expr:
+    """Who may be emailed: opted in (when the file says) and with an email address (when it has emails)."""
+    ok = pl.lit(True)
+    if "email_opt_in" in customers.columns:
+        ok = ok & pl.col("email_opt_in").fill_null(False)
+    if "email" in customers.columns:
+        ok = ok & pl.col("email").is_not_null() & (pl.col("email").cast(pl.String).str.strip_chars() != "")
+    return ok
+
+
+def assign(customers: pl.DataFrame, passed: dict[str, dict[int, str]], control_weight: float, seed: int,
+           salt: str, holdout_weight: float = 0.0) -> tuple[pl.DataFrame, dict[str, dict[str, float]]]:
+    """Arms for eligible customers. `passed` maps segment -> {slot: variant_id} of variants that passed.
+
+    Returns the assignments (customer_id, segment, arm, variant_id) and the intended weights per segment.
+    A segment whose slot has no passed variant simply has fewer arms; its weights say so (for the SRM test).
+    """
+    pool = customers.filter(eligible(customers)).select("customer_id", "segment")
+    u = hash_unit(pool["customer_id"].to_list(), seed, salt)
+    held = u < holdout_weight
+    u = (u - holdout_weight) / (1 - holdout_weight)  # rescale the rest back onto [0, 1)
+    segments = pool["segment"].to_numpy()
+    arms = np.full(pool.height, HOLDOUT, dtype=object)
+    variants = np.full(pool.height, None, dtype=object)
+    weights = {}
+    for segment in sorted(set(segments)):
+        slots = passed.get(segment, {})
+        weights[segment] = arm_weights(list(slots), control_weight)
+        rows = (segments == segment) & ~held
+        arms[rows] = pick_arms(u[rows], weights[segment])
+        for slot, vid in slots.items():
+            variants[rows & (arms == treatment_arm(slot))] = vid
+    out = pool.with_columns(pl.Series("arm", arms, dtype=pl.String), pl.Series("variant_id", variants, dtype=pl.String))
+    return out, weights

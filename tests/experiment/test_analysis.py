@@ -1,0 +1,48 @@
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tasks.experiment.analysis import RESULT_COLUMNS, lift_table, srm_checks, sufficient_stats, canonical
+
+
+def outcomes():
+    return pl.DataFrame({"arm": ["control"] * 4 + ["t1"] * 4, "segment": ["a", "a", "b", "b"] * 2,
+                         "opened": [0, 1, 0, 0, 1, 1, 0, 1], "revenue": [0.0, 10.0, 0.0, 0.0, 5.0, 20.0, 0.0, 0.0]})
+
+
+def test_sufficient_stats_pool_and_split():
+    s = sufficient_stats(canonical(outcomes(), ["opened"], "arm", "segment"), ["opened"])
+    row = s.filter((pl.col("segment") == "all") & (pl.col("arm") == "t1")).row(0, named=True)
+    assert (row["n"], row["sum"], row["sum_sq"]) == (4, 3.0, 3.0)
+    assert s.height == 6
+
+
+def test_lift_table_has_contract_columns_and_values():
+    t = lift_table(outcomes(), ["opened", "revenue"], "control")
+    assert t.columns == RESULT_COLUMNS
+    row = t.filter((pl.col("metric") == "opened") & (pl.col("segment") == "all")).row(0, named=True)
+    assert row["rate_treatment"] == 0.75 and row["rate_control"] == 0.25 and math.isclose(row["rel_lift"], 2.0)
+    assert row["p_value_adjusted"] >= row["p_value"]
+    assert t.filter(pl.col("metric") == "revenue")["metric_type"][0] == "numeric"
+
+
+def test_degenerate_segment_reports_error_not_crash():
+    t = lift_table(outcomes(), ["opened"], "control")
+    b = t.filter(pl.col("segment") == "b").row(0, named=True)
+    assert b["error"] == "zero_baseline" and b["significant"] is False
+
+
+def test_other_column_names():
+    df = outcomes().rename({"arm": "group", "segment": "region"}).with_columns(pl.col("group").replace({"control": "A"}))
+    t = lift_table(df, ["opened"], "A", arm="group", segment="region")
+    assert set(t["segment"]) == {"all", "a", "b"} and t["control_arm"][0] == "A"
+
+
+def test_srm_flags_planted_mismatch():
+    df = pl.DataFrame({"arm": ["control"] * 5000 + ["t1"] * 5600, "segment": "s"})
+    checks = srm_checks(df, {"s": {"control": 0.5, "t1": 0.5}})
+    assert checks[0]["segment"] == "all" and checks[0]["mismatch"]
+    clean = pl.DataFrame({"arm": ["control"] * 5000 + ["t1"] * 5030, "segment": "s"})
+    assert not srm_checks(clean, {"s": {"control": 0.5, "t1": 0.5}})[0]["mismatch"]
