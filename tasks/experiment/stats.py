@@ -145,6 +145,8 @@ def compare(treatment: SampleStats, control: SampleStats, alpha: float = 0.05) -
         return _neutral(treatment, control, error)
     v_t, v_c = treatment.var / treatment.n, control.var / control.n
     rel, var_rel = _relative(treatment, control)
+    if var_rel <= 0.0:  # e.g. no event at all in treatment: the delta-method variance collapses to 0
+        return _neutral(treatment, control, ERR_ZERO_VARIANCE)
     dof = _welch_dof(v_t, v_c, treatment.n, control.n)
     return _result(treatment.mean, control.mean, v_t, v_c, dof, rel, var_rel, alpha)
 

@@ -346,3 +346,8 @@ def test_simulated_ci_coverage_of_planted_relative_lift():
     results = _binary_comparisons(k_t, k_c, n)
     coverage = np.mean([r.rel_ci_low <= true <= r.rel_ci_high for r in results])
     assert coverage >= 0.93, coverage
+
+
+def test_treatment_without_events_is_degenerate_not_a_crash():
+    res = compare(SampleStats(50, 0.0, 0.0), SampleStats(50, 5.0, 5.0))
+    assert res.error == "zero_variance" and res.p_value == 1.0

@@ -1,0 +1,181 @@
+"""The campaign flow: customers -> segments -> content -> variants -> screening -> experiment -> report.
+
+Orchestration only: every decision is made by a function in `tasks/`, wrapped as a task in flows/stages.py.
+"""
+from __future__ import annotations
+
+import platform
+import sys
+from datetime import date, datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import polars as pl
+from prefect import flow
+
+from config import PROJECT_DIR, load_backends, load_settings
+from flows import stages
+from tasks.content import load_documents
+from tasks.generation import first_strategies, make_generator, next_strategy
+from tasks.report import to_html, to_markdown
+from tasks.retrieval import make_retriever
+from tasks.rundir import RunDir, sha256_of
+from tasks.safety import Screener, make_harm_scorer, passed_by_segment
+from tasks.safety.audit import AuditLog
+from tasks.safety.rules import Context
+from tasks.sections import audit_summary, campaign_report
+from tasks.experiment.assign import CONTROL, HOLDOUT
+
+SAMPLE_CUSTOMERS = PROJECT_DIR / "data" / "sample" / "customers.csv"
+SAMPLE_CONTENT = PROJECT_DIR / "data" / "sample" / "content"
+PACKAGES = ["prefect", "polars", "great-expectations", "scikit-learn", "pingouin", "numpy", "pydantic"]
+PII_COLUMNS = {"email", "first_name", "last_name", "name", "phone"}
+
+
+def default_run_dir(name: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return PROJECT_DIR / "runs" / f"{name}-{stamp}"
+
+
+@flow(name="campaign", log_prints=True)
+def campaign_flow(customers: str | None = None, transactions: str | None = None, content: str | None = None,
+                  config: str | None = None, columns: dict[str, str] | None = None, out: str | None = None,
+                  seed: int | None = None, variants_per_segment: int | None = None) -> dict:
+    overrides = {"seed": seed, "generation.variants_per_segment": variants_per_segment}
+    campaign, policy, brand = load_settings(config, {k: v for k, v in overrides.items() if v is not None})
+    backends = load_backends()
+    customers, content = str(customers or SAMPLE_CUSTOMERS), str(content or SAMPLE_CONTENT)
+    run = RunDir(out or default_run_dir(campaign.name))
+    run_id = run.path.name
+    stage = "ingest"
+    try:
+        with run.stage(stage):
+            df = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})})
+            stages.validate_customers(df, customers)
+        stage = "segment"
+        with run.stage(stage):
+            seg = campaign.segmentation
+            df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed)
+        stage = "retrieve"
+        with run.stage(stage):
+            today = date.today()
+            documents = load_documents(content)
+            by_id = {d.id: d for d in documents}
+            hits = stages.retrieve(make_retriever(backends.retriever, documents), profiles, campaign.retrieval.top_k, today)
+        stage = "generate+screen"
+        with run.stage(stage):
+            generator = make_generator(backends.generator, brand, campaign.generation.subject_max_chars)
+            screener = Screener(make_harm_scorer(backends.screener),
+                                Context(brand, policy, by_id, today, campaign.generation.subject_max_chars))
+            audit = AuditLog(run.file("audit_log.csv"), run_id, policy.policy_version)
+            variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
+            run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
+            stages.validate_screening(variants, audit)
+            passed = passed_by_segment(variants, [p.name for p in profiles],
+                                       campaign.experiment.min_passed_variants_per_segment)
+        stage = "assign"
+        with run.stage(stage):
+            exp = campaign.experiment
+            assignments, weights = stages.assign_arms(df, passed, exp.control_weight, campaign.seed, campaign.name,
+                                                      exp.holdout_weight)
+            run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
+        stage = "engage"
+        with run.stage(stage):
+            frame = assignments.join(df.drop("segment"), on="customer_id", how="left")
+            strategy_of = {v.variant_id: v.strategy for v in variants}
+            outcomes, truth = stages.simulate_engagement(frame, strategy_of, campaign.simulation, campaign.seed)
+            run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
+        stage = "analyze"
+        with run.stage(stage):
+            results, srm = stages.analyze(outcomes, exp.metrics, CONTROL, exp.alpha, exp.correction, weights)
+            run.write_csv("results.csv", results)
+        stage = "explain"
+        with run.stage(stage):
+            attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")
+            attribution = stages.explain(attributes, exp.metrics, CONTROL, campaign.seed, PII_COLUMNS)
+            run.write_csv("attribution.csv", attribution)
+        stage = "report"
+        with run.stage(stage):
+            facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
+                     "variants": variants, "assignments": assignments, "documents": documents,
+                     "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
+                     "policy_version": policy.policy_version, "seconds": run.seconds}
+            title, sections = campaign_report(facts, results, srm, attribution, exp)
+            markdown = to_markdown(title, sections)
+            run.write_text("report.md", markdown)
+            run.write_text("report.html", to_html(title, sections))
+            stages.publish_report(markdown, audit_summary(variants, run.file("audit_log.csv")))
+        manifest = build_manifest(run, run_id, campaign, policy, backends, customers, transactions, content,
+                                  config, audit, truth, df, assignments, variants)
+        run.write_json("manifest.json", manifest)
+    except BaseException as e:
+        run.fail(stage, e)
+        raise
+    return {"run_dir": str(run.path), "results": results, "srm": srm, "variants": variants,
+            "manifest": manifest}
+
+
+def generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign) -> list:
+    """Generate every slot, screen it, regenerate blocked slots with the next unused strategy (bounded)."""
+    gen = campaign.generation
+    docs_of = {p.name: [by_id[h.document_id] for h in hits[p.name]] for p in profiles}
+    pending = {p.name: {s: (st, 1) for s, st in first_strategies(gen.strategies, gen.variants_per_segment).items()}
+               for p in profiles}
+    used = {p.name: set(first_strategies(gen.strategies, gen.variants_per_segment).values()) for p in profiles}
+    avoid: dict[str, dict[int, set[str]]] = {p.name: {} for p in profiles}
+    everything = []
+    for _ in range(gen.max_attempts):
+        futures = [stages.generate.submit(generator, p, docs_of[p.name], pending[p.name], avoid[p.name])
+                   for p in profiles if pending.get(p.name)]
+        fresh = [v for f in futures for v in f.result()]
+        screened = stages.screen(screener, fresh, audit)
+        everything += screened
+        pending = {}
+        for v in screened:
+            if v.status == "blocked" and v.attempt < gen.max_attempts:
+                strategy = next_strategy(gen.strategies, used[v.segment])
+                if strategy:
+                    used[v.segment].add(strategy)
+                    pending.setdefault(v.segment, {})[v.slot] = (strategy, v.attempt + 1)
+                    avoid[v.segment].setdefault(v.slot, set()).update(v.citations)
+        if not pending:
+            break
+    return everything
+
+
+def variant_record(v) -> dict:
+    return {"variant_id": v.variant_id, "segment": v.segment, "subject": v.subject, "body": v.body,
+            "citations": v.citations, "status": v.status, "strategy": v.strategy, "slot": v.slot,
+            "attempt": v.attempt, "preheader": v.preheader, "generator": v.generator,
+            "claims": [c.model_dump() for c in v.claims]}
+
+
+def build_manifest(run, run_id, campaign, policy, backends, customers, transactions, content, config, audit,
+                   truth, df, assignments, variants) -> dict:
+    inputs = {"customers": customers, "transactions": transactions, "content": content,
+              "config": config or str(PROJECT_DIR / "config" / "campaign.yaml")}
+    arms = assignments.group_by("arm").len().sort("arm").to_dicts()
+    return {
+        "run_id": run_id, "status": "complete",
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs": {k: {"path": v, "sha256": sha256_of(v)} for k, v in inputs.items() if v},
+        "config": campaign.model_dump(mode="json"), "policy_version": policy.policy_version,
+        "seed": campaign.seed, "backends": backends.model_dump(),
+        "simulated": True,  # no sending backend exists yet: every cpo run outcome is simulated
+        "simulation": {"note": "engagement is SIMULATED from documented assumptions; no email was sent",
+                       "assumptions": campaign.simulation.model_dump(mode="json"), "true_rel_lift": truth},
+        "counts": {"customers": df.height, "assigned": int((assignments["arm"] != HOLDOUT).sum()),
+                   "arms": {a["arm"]: a["len"] for a in arms}, "variants": len(variants),
+                   "variants_passed": sum(v.status == "passed" for v in variants)},
+        "audit": {"rows": audit.count, "head": audit.head},
+        "seconds": run.seconds,
+        "versions": {"python": sys.version.split()[0], "platform": platform.platform(),
+                     **{p: _version(p) for p in PACKAGES}},
+    }
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"

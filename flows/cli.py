@@ -1,0 +1,145 @@
+"""The `cpo` command line. Heavy imports live inside each command so `--help` is instant.
+
+Exit codes: 0 success; 2 invalid input or config; 3 the safety gate stopped the run; 1 anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# No network here: keep Prefect's temporary server and GX from phoning home.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def parse_columns(pairs: list[str] | None) -> dict[str, str]:
+    from tasks.errors import InputError
+
+    mapping = {}
+    for pair in pairs or []:
+        canon, sep, source = pair.partition("=")
+        if not sep or not canon.strip() or not source.strip():
+            raise InputError(f"--column expects CANONICAL=SOURCE (e.g. recency_days=last_engagement_days), got {pair!r}")
+        mapping[canon.strip()] = source.strip()
+    return mapping
+
+
+def cmd_run(args) -> int:
+    from config import load_backends
+
+    load_backends()  # a wrong backend setting is an input error before any work (or server start)
+    from flows.campaign import campaign_flow
+
+    result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
+                           config=args.config, columns=parse_columns(args.column), out=args.out, seed=args.seed,
+                           variants_per_segment=args.variants_per_segment)
+    print_summary(result)
+    return 0
+
+
+def print_summary(result: dict) -> None:
+    import polars as pl
+
+    from tasks.report import fmt
+
+    variants = result["variants"]
+    passed = sum(v.status == "passed" for v in variants)
+    print(f"\nRun directory: {result['run_dir']}")
+    print(f"Variants: {passed}/{len(variants)} passed screening ({passed / max(1, len(variants)):.1%})")
+    print("Headline lifts (SIMULATED engagement, all customers):")
+    overall = result["results"].filter(pl.col("segment") == "all")
+    for r in overall.to_dicts():
+        print(f"  {r['metric']:<10} {r['arm']:<12} {fmt(r['rel_lift'], 'pct'):>8}  "
+              f"95% CI [{fmt(r['rel_lift_ci_low'], 'pct')}, {fmt(r['rel_lift_ci_high'], 'pct')}]  "
+              f"p_adj {fmt(r['p_value_adjusted'], 'p')}{'  *' if r['significant'] else ''}")
+    for check in result["srm"]:
+        if check["mismatch"]:
+            print(f"  WARNING: sample-ratio mismatch in {check['segment']} (p={check['p_value']:.2g})")
+
+
+def cmd_validate(args) -> int:
+    from tasks.checkpoints import run_checkpoint
+    from tasks.errors import InputError
+    from tasks.ingest import load_customers
+
+    df = load_customers(args.customers, parse_columns(args.column), args.transactions)
+    result = run_checkpoint("customers", df)
+    if not result.success:
+        raise InputError(f"{args.customers}: customer data failed validation\n{result.summary()}")
+    print(f"{args.customers}: {df.height} customers, all {result.evaluated} expectations met")
+    return 0
+
+
+def cmd_audit_verify(args) -> int:
+    from tasks.safety.audit import verify_run
+
+    problems = verify_run(args.run_dir)
+    for p in problems:
+        print(f"FAIL {p}")
+    if problems:
+        print(f"{args.run_dir}: audit verification FAILED ({len(problems)} problems)")
+        return 1
+    print(f"{args.run_dir}: audit OK — every variant screened, chain intact, only passed variants assigned")
+    return 0
+
+
+def cmd_audit_export(args) -> int:
+    from tasks.safety.audit import export
+
+    n = export(args.run_dir, args.out)
+    print(f"wrote {n} audit rows to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cpo", description="Customer Personalization Orchestrator")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a whole campaign")
+    run.add_argument("--customers", help="customer CSV or Parquet (default: bundled sample)")
+    run.add_argument("--transactions", help="CSV of customer_id,date,amount; RFM is computed from it")
+    run.add_argument("--content", help="folder of .md/.txt/.json documents or one .jsonl (default: bundled sample)")
+    run.add_argument("--config", help="campaign.yaml (policy.yaml and brand.yaml beside it are used if present)")
+    run.add_argument("--column", action="append", metavar="CANONICAL=SOURCE", help="map an input column")
+    run.add_argument("--out", help="run directory (default runs/<campaign>-<UTC timestamp>)")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--variants-per-segment", type=int)
+    run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="run only the customer-data checkpoint")
+    val.add_argument("--customers", required=True)
+    val.add_argument("--transactions")
+    val.add_argument("--column", action="append", metavar="CANONICAL=SOURCE")
+    val.set_defaults(func=cmd_validate)
+
+    audit = sub.add_parser("audit", help="verify or export a run's audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="exit 0 only if coverage is 100%% and the chain is intact")
+    verify.add_argument("run_dir")
+    verify.set_defaults(func=cmd_audit_verify)
+    exp = audit_sub.add_parser("export", help="write the audit log as spreadsheet-safe CSV")
+    exp.add_argument("run_dir")
+    exp.add_argument("--out", required=True)
+    exp.set_defaults(func=cmd_audit_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tasks.errors import CpoError
+
+    try:
+        return args.func(args)
+    except CpoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - the contract's "anything else"
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

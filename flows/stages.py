@@ -1,0 +1,141 @@
+"""Prefect tasks: each wraps a pure function from `tasks/` with retries, logging and artifacts.
+
+Frames are passed in memory, so input hashing for caching is off (NO_CACHE): hashing a 1M-row frame would
+cost more than the stage. Input errors are never retried; backend calls are.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks.checkpoints import run_checkpoint
+from tasks.errors import InputError, SafetyGateError
+from tasks.experiment.analysis import lift_table, srm_checks
+from tasks.experiment.assign import assign
+from tasks.experiment.simulate import simulate
+from tasks.explain import attribute
+from tasks.ingest import load_customers
+from tasks.records import Document, SegmentProfile, Variant
+from tasks.retrieval import Retriever, retrieve_for_segments
+from tasks.safety import Screener, message_of
+from tasks.safety.audit import AuditLog
+from tasks.segmentation import make_segmenter, profile_segments
+
+def _not_input_error(task, task_run, state) -> bool:
+    """Retry only failures that can go away: never bad input or a safety-gate stop."""
+    try:
+        state.result()
+    except (InputError, SafetyGateError):
+        return False
+    except Exception:  # noqa: BLE001 - any other failure may be transient
+        return True
+    return False
+
+
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest(customers: str, transactions: str | None, columns: dict[str, str]) -> pl.DataFrame:
+    df = load_customers(customers, columns, transactions)
+    get_run_logger().info("ingested %d customers, %d columns", df.height, df.width)
+    return df
+
+
+@task(name="validate-customers", cache_policy=NO_CACHE)
+def validate_customers(df: pl.DataFrame, source: str) -> None:
+    """Great Expectations checkpoint between ingest and segmentation."""
+    result = run_checkpoint("customers", df)
+    if not result.success:
+        raise InputError(f"{source}: customer data failed validation\n{result.summary()}")
+
+
+@task(name="segment", cache_policy=NO_CACHE)
+def segment(df: pl.DataFrame, method: str, k_range, min_share: float, seed: int):
+    segmenter = make_segmenter(method, k_range, min_share, seed).fit(df)
+    out = segmenter.transform(df)
+    profiles = profile_segments(out)
+    get_run_logger().info("segments: %s", {p.name: p.size for p in profiles})
+    return out, profiles
+
+
+@task(name="retrieve", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error)
+def retrieve(retriever: Retriever, profiles: list[SegmentProfile], top_k: int, today: date):
+    return retrieve_for_segments(retriever, profiles, top_k, today)
+
+
+@task(name="generate", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_not_input_error)
+def generate(generator, profile: SegmentProfile, documents: list[Document], slots: dict[int, tuple[str, int]],
+             avoid: dict[int, set[str]]) -> list[Variant]:
+    """Variants for one segment: `slots` maps slot -> (strategy, attempt). Slots try not to share a document."""
+    variants, used = [], set()
+    for slot, (strategy, attempt) in sorted(slots.items()):
+        try:
+            v = generator.generate(profile, documents, strategy, slot, attempt, avoid.get(slot, set()) | used)
+        except LookupError:
+            v = generator.generate(profile, documents, strategy, slot, attempt, avoid.get(slot, set()))
+        used.update(v.citations[:1])
+        variants.append(v)
+    return variants
+
+
+@task(name="screen", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_not_input_error)
+def screen(screener: Screener, variants: list[Variant], audit: AuditLog) -> list[Variant]:
+    """Screen each variant and append its decision to the audit log before the next; a variant already
+    decided (a retried task or a resumed run) keeps its recorded decision and adds no row."""
+    out = []
+    for v in variants:
+        row = audit.lookup(v)
+        decision = row["decision"] if row else audit.append(v, screener.screen(message_of(v)))["decision"]
+        out.append(v.model_copy(update={"status": "passed" if decision == "pass" else "blocked"}))
+    return out
+
+
+@task(name="validate-screening", cache_policy=NO_CACHE)
+def validate_screening(variants: list[Variant], audit: AuditLog) -> None:
+    """GX checkpoint before assignment: every variant has a decision and its status matches it."""
+    frame = pl.DataFrame([{"variant_id": v.variant_id, "status": v.status,
+                           "decision": (audit.lookup(v) or {}).get("decision")} for v in variants],
+                         schema={"variant_id": pl.String, "status": pl.String, "decision": pl.String})
+    result = run_checkpoint("screening", frame)
+    if not result.success:
+        raise SafetyGateError(f"screening checkpoint failed; nothing was assigned\n{result.summary()}")
+
+
+@task(name="assign", cache_policy=NO_CACHE)
+def assign_arms(df: pl.DataFrame, passed: dict, control_weight: float, seed: int, salt: str, holdout: float):
+    assignments, weights = assign(df, passed, control_weight, seed, salt, holdout)
+    result = run_checkpoint("assignments", assignments)
+    allowed = {vid for slots in passed.values() for vid in slots.values()}
+    leaked = assignments.filter(pl.col("variant_id").is_not_null() & ~pl.col("variant_id").is_in(list(allowed)))
+    if not result.success or leaked.height:
+        raise SafetyGateError(f"assignment checkpoint failed; nothing was sent\n{result.summary()}"
+                              f"\n{leaked.height} customers hold a variant that did not pass")
+    return assignments, weights
+
+
+@task(name="simulate-engagement", cache_policy=NO_CACHE)
+def simulate_engagement(frame: pl.DataFrame, strategy_of: dict[str, str], sim, seed: int):
+    return simulate(frame, strategy_of, sim, seed)
+
+
+@task(name="analyze", cache_policy=NO_CACHE)
+def analyze(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: float, correction: str,
+            weights: dict | None, segment: str | None = "segment", arm: str = "arm"):
+    results = lift_table(outcomes, metrics, control, alpha, correction, arm=arm, segment=segment)
+    srm = srm_checks(outcomes, weights, arm=arm, segment=segment)
+    overall = results.filter(pl.col("segment") == "all")
+    create_table_artifact(key="lift-table", table=overall.to_dicts(), description="Lift per arm and metric (all customers)")
+    return results, srm
+
+
+@task(name="explain", cache_policy=NO_CACHE)
+def explain(frame: pl.DataFrame, metrics: list[str], control: str, seed: int, exclude: set[str]) -> pl.DataFrame:
+    return attribute(frame, metrics, control, seed, exclude=exclude)
+
+
+def publish_report(markdown: str, audit_summary: list[dict] | None = None) -> None:
+    create_markdown_artifact(key="experiment-report", markdown=markdown, description="Experiment report")
+    if audit_summary:
+        create_table_artifact(key="audit-summary", table=audit_summary, description="Screening decisions")

@@ -1,0 +1,158 @@
+"""What the report says: sections built from a run's results, shared by `cpo run` and `cpo analyze`."""
+from __future__ import annotations
+
+import polars as pl
+
+from tasks.report import Chart, Section, Table, bar_chart, fmt, forest_chart
+from tasks.safety.audit import read_rows
+
+SIMULATED = ("> **SIMULATED DATA.** Engagement in this report was simulated from the documented assumptions below; "
+             "no email was sent and no lift here was observed. Use it to check the pipeline and the design, "
+             "not to claim impact.")
+
+
+def srm_blocks(srm: list[dict]) -> list:
+    fired = [c for c in srm if c["mismatch"]]
+    blocks = []
+    if fired:
+        names = ", ".join(f"{c['segment']} (p={fmt(c['p_value'], 'p')})" for c in fired)
+        blocks.append(f"> **ALERT: sample-ratio mismatch** in {names}. Arm sizes differ from the design more than "
+                      "chance allows; the assignment or the data export is broken, and the lifts below are not trustworthy.")
+    rows = [[c["segment"], " / ".join(c["arms"]), " / ".join(map(str, c["observed"])),
+             " / ".join(f"{e:g}" for e in c["expected"]), fmt(c["p_value"], "p"), "MISMATCH" if c["mismatch"] else "ok"]
+            for c in srm]
+    note = " Intended weights were not given, so equal weights were assumed." if srm and srm[0]["weights_assumed"] else ""
+    blocks.append("Sample-ratio check: Pearson chi-square of arm sizes against the intended weights, flagged at "
+                  f"p < 0.001.{note}")
+    blocks.append(Table(["segment", "arms", "observed", "expected", "p", "status"], rows))
+    return blocks
+
+
+def lift_rows_for(results: pl.DataFrame, segment: str = "all") -> list[list]:
+    out = []
+    for r in results.filter(pl.col("segment") == segment).to_dicts():
+        rate = "rate" if r["metric_type"] == "binary" else ""
+        out.append([r["metric"], r["arm"], r["n_treatment"], r["n_control"], fmt(r["rate_treatment"], rate),
+                    fmt(r["rate_control"], rate), fmt(r["abs_lift"]), fmt(r["rel_lift"], "pct"),
+                    f"[{fmt(r['rel_lift_ci_low'], 'pct')}, {fmt(r['rel_lift_ci_high'], 'pct')}]",
+                    fmt(r["p_value"], "p"), fmt(r["p_value_adjusted"], "p"), fmt(r["significant"]),
+                    fmt(r["mde_rel"], "pct").lstrip("+"), r["error"] or ""])
+    return out
+
+
+LIFT_HEADERS = ["metric", "arm", "n (t)", "n (c)", "treatment", "control", "abs lift", "rel lift", "95% CI (rel)",
+                "p", "p adj.", "significant", "MDE (80% power)", "note"]
+
+
+def experiment_sections(results: pl.DataFrame, srm: list[dict], attribution: pl.DataFrame, alpha: float,
+                        correction: str) -> list[Section]:
+    method = {"holm": "Holm", "bh": "Benjamini–Hochberg"}[correction]
+    overall = Section("Results: all customers", srm_blocks(srm) + [
+        f"Per metric and arm against control. Relative lift = (treatment − control) / control with a delta-method "
+        f"{int((1 - alpha) * 100)}% CI (Welch–Satterthwaite degrees of freedom); p-values two-sided, adjusted with "
+        f"{method} over the whole family of {results.height} comparisons (arms × metrics × segments). MDE = the "
+        "smallest relative lift this sample detects with 80% power.",
+        Table(LIFT_HEADERS, lift_rows_for(results))])
+    for metric in results["metric"].unique(maintain_order=True).to_list():
+        rows = [{"label": f"{r['arm']} · {r['segment']}", "rel_lift": r["rel_lift"], "lo": r["rel_lift_ci_low"],
+                 "hi": r["rel_lift_ci_high"], "significant": r["significant"]}
+                for r in results.filter(pl.col("metric") == metric).to_dicts()]
+        overall.blocks.append(Chart(forest_chart(rows), f"{metric}: relative lift with CI, overall and per segment"))
+    segments = [s for s in results["segment"].unique(maintain_order=True).to_list() if s != "all"]
+    per_segment = Section("Results by segment", [])
+    for s in segments:
+        per_segment.blocks += [f"**{s}**", Table(LIFT_HEADERS, lift_rows_for(results, s))]
+    return [overall] + ([per_segment] if segments else []) + [attribution_section(attribution)]
+
+
+def attribution_section(attribution: pl.DataFrame) -> Section:
+    section = Section("What drives the effect", [
+        "Per arm and metric, a T-learner (gradient boosting on treated and on control customers) estimates each "
+        "customer's effect; an attribute's importance is how much the estimated effect moves when that attribute "
+        "is shuffled on held-out customers. Rank 1 = strongest driver."])
+    if attribution.is_empty():
+        section.blocks.append("Not enough customers per arm to fit effect models.")
+        return section
+    top = attribution.filter(pl.col("rank") <= 3).sort("metric", "arm", "rank")
+    rows = [[r["metric"], r["arm"], r["rank"], r["feature"], f"{r['importance']:.4g}"] for r in top.to_dicts()]
+    section.blocks.append(Table(["metric", "arm", "rank", "feature", "importance"], rows))
+    for (metric, arm), g in attribution.filter(pl.col("rank") <= 6).group_by(["metric", "arm"], maintain_order=True):
+        if metric == "opened":
+            section.blocks.append(Chart(bar_chart([(r["feature"], r["importance"]) for r in g.sort("rank").to_dicts()]),
+                                        f"{arm}, {metric}: attribute importance"))
+    return section
+
+
+def truth_section(results: pl.DataFrame, truth: dict) -> Section:
+    rows = []
+    for r in results.filter(pl.col("segment") == "all").to_dicts():
+        true = truth.get(r["arm"], {}).get(r["metric"])
+        if true is None:
+            continue
+        covered = r["rel_lift_ci_low"] <= true <= r["rel_lift_ci_high"]
+        rows.append([r["metric"], r["arm"], fmt(true, "pct"), fmt(r["rel_lift"], "pct"),
+                     f"[{fmt(r['rel_lift_ci_low'], 'pct')}, {fmt(r['rel_lift_ci_high'], 'pct')}]", fmt(covered)])
+    return Section("Check against the simulator's truth", [
+        "The simulator knows each arm's expected lift; a trustworthy analysis covers it with its interval about 95% "
+        "of the time.", Table(["metric", "arm", "true rel. lift", "estimate", "95% CI", "covered"], rows)])
+
+
+def audit_summary(variants, audit_path) -> list[dict]:
+    rows = read_rows(audit_path)
+    by_rule: dict[str, int] = {}
+    for r in rows:
+        for rule in filter(None, r["rules_triggered"].split(";")):
+            by_rule[rule] = by_rule.get(rule, 0) + 1
+    summary = [{"item": "decisions", "count": len(rows)},
+               {"item": "pass", "count": sum(r["decision"] == "pass" for r in rows)},
+               {"item": "block", "count": sum(r["decision"] == "block" for r in rows)}]
+    for cat in ("hate", "self_harm", "sexual", "violence"):
+        summary.append({"item": f"{cat} >= 4", "count": sum(int(r[cat]) >= 4 for r in rows)})
+    return summary + [{"item": f"rule {k}", "count": v} for k, v in sorted(by_rule.items())]
+
+
+def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], attribution: pl.DataFrame, exp) -> tuple[str, list[Section]]:
+    variants, assignments = facts["variants"], facts["assignments"]
+    passed = [v for v in variants if v.status == "passed"]
+    arms = assignments.group_by("arm").len().sort("arm")
+    title = f"Campaign report — {facts['run_id']}"
+    headline = Section("Headline", [SIMULATED, *headline_lines(results, exp.alpha)])
+    design = Section("Design", [
+        f"{facts['customers']} customers in {len(facts['profiles'])} segments; "
+        f"{assignments.height} eligible for email (opted in, with an address); "
+        f"{facts['customers'] - assignments.height} excluded (opted out or no address) and never assigned.",
+        f"Arms: {', '.join(f'{a} ({n})' for a, n in arms.iter_rows())}. Assignment is SHA-256 hash-based on "
+        "the customer id, seeded, stratified by segment: each segment's treatment_k sends that segment's k-th variant.",
+        f"Backends: {', '.join(f'{k}={v}' for k, v in facts['backends'].items())}. "
+        f"Screening policy {facts['policy_version']}.",
+        Table(["segment", "customers", "share", "profile", "content retrieved"],
+              [[p.name, p.size, f"{p.share:.0%}", p.description, ", ".join(h.document_id for h in facts["hits"][p.name][:4])]
+               for p in facts["profiles"]])])
+    screening = Section("Variants and screening", [
+        f"{len(variants)} variants screened, {len(passed)} passed, {len(variants) - len(passed)} blocked: "
+        f"pass rate {len(passed) / max(1, len(variants)):.1%}. Every decision is in audit_log.csv (hash-chained); "
+        "blocked variants were regenerated with another strategy and never reached a customer.",
+        Table(["variant", "strategy", "subject", "cites", "status", "attempt"],
+              [[v.variant_id, v.strategy, v.subject, ", ".join(v.citations), v.status, v.attempt] for v in variants])])
+    sim = facts["simulation"]
+    assumptions = Section("Simulation assumptions", [
+        "Baseline: each customer's own historical open and click rates; "
+        f"P(convert | click) = {sim.convert_given_click}. Any treatment: {sim.personalization_lift}. "
+        "Planted effects (strategy × attribute):",
+        Table(["strategy", "metric", "attribute", "condition", "relative lift"],
+              [[e.strategy, e.metric, e.attribute, f"{e.op} {e.value}", fmt(e.rel_lift, "pct")] for e in sim.effects])])
+    timing = Section("Seconds per stage", [Table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in facts["seconds"].items()])])
+    sections = [headline, design, screening] + experiment_sections(results, srm, attribution, exp.alpha, exp.correction)
+    return title, sections + [truth_section(results, facts["truth"]), assumptions, timing]
+
+
+def headline_lines(results: pl.DataFrame, alpha: float) -> list[str]:
+    lines = []
+    overall = results.filter((pl.col("segment") == "all") & (pl.col("error") == ""))
+    for metric in overall["metric"].unique(maintain_order=True).to_list():
+        best = overall.filter(pl.col("metric") == metric).sort("rel_lift", descending=True).row(0, named=True)
+        verdict = "significant" if best["significant"] else "not significant"
+        lines.append(f"- **{metric}**: best arm {best['arm']} {fmt(best['rel_lift'], 'pct')} "
+                     f"(95% CI {fmt(best['rel_lift_ci_low'], 'pct')} to {fmt(best['rel_lift_ci_high'], 'pct')}, "
+                     f"adjusted p {fmt(best['p_value_adjusted'], 'p')}, {verdict} at α={alpha}).")
+    return lines or ["No comparison could be computed."]

@@ -1,0 +1,35 @@
+"""CLI commands that need no flow run."""
+from pathlib import Path
+
+from flows.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_validate_sample_ok(capsys):
+    assert main(["validate", "--customers", str(ROOT / "data" / "sample" / "customers.csv")]) == 0
+    assert "500 customers" in capsys.readouterr().out
+
+
+def test_validate_bad_file_exits_2_with_rows(tmp_path, capsys):
+    p = tmp_path / "c.csv"
+    p.write_text("customer_id,recency_days,frequency,monetary\n1,5,2,10\n,5,2,10\n3,-1,2,10\n")
+    assert main(["validate", "--customers", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "c.csv" in err and "customer_id" in err and "recency_days" in err
+
+
+def test_missing_file_exits_2(tmp_path, capsys):
+    assert main(["validate", "--customers", str(tmp_path / "nope.csv")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_bad_column_mapping_exits_2(capsys):
+    assert main(["validate", "--customers", "x.csv", "--column", "recency_days"]) == 2
+    assert "CANONICAL=SOURCE" in capsys.readouterr().err
+
+
+def test_bad_backend_setting_exits_2(monkeypatch, capsys):
+    monkeypatch.setenv("CPO_GENERATOR", "gpt-banana")
+    assert main(["run", "--out", "/tmp/never"]) == 2
+    assert "CPO_GENERATOR" in capsys.readouterr().err
