@@ -118,16 +118,19 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
 def generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign) -> list:
     """Generate every slot, screen it, regenerate blocked slots with the next unused strategy (bounded)."""
     gen = campaign.generation
+    first = first_strategies(gen.strategies, gen.variants_per_segment)
     docs_of = {p.name: [by_id[h.document_id] for h in hits[p.name]] for p in profiles}
-    pending = {p.name: {s: (st, 1) for s, st in first_strategies(gen.strategies, gen.variants_per_segment).items()}
-               for p in profiles}
-    used = {p.name: set(first_strategies(gen.strategies, gen.variants_per_segment).values()) for p in profiles}
+    pending = {p.name: {slot: (strategy, 1) for slot, strategy in first.items()} for p in profiles}
+    used = {p.name: set(first.values()) for p in profiles}
     avoid: dict[str, dict[int, set[str]]] = {p.name: {} for p in profiles}
     everything = []
     for _ in range(gen.max_attempts):
-        futures = [stages.generate.submit(generator, p, docs_of[p.name], pending[p.name], avoid[p.name])
+        futures = [stages.generate.submit(generator, p, docs_of[p.name], pending[p.name], avoid[p.name],
+                                          [s for s in gen.strategies if s not in used[p.name]])
                    for p in profiles if pending.get(p.name)]
         fresh = [v for f in futures for v in f.result()]
+        for v in fresh:
+            used[v.segment].add(v.strategy)
         screened = stages.screen(screener, fresh, audit)
         everything += screened
         pending = {}

@@ -67,17 +67,30 @@ def retrieve(retriever: Retriever, profiles: list[SegmentProfile], top_k: int, t
 
 @task(name="generate", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_not_input_error)
 def generate(generator, profile: SegmentProfile, documents: list[Document], slots: dict[int, tuple[str, int]],
-             avoid: dict[int, set[str]]) -> list[Variant]:
-    """Variants for one segment: `slots` maps slot -> (strategy, attempt). Slots try not to share a document."""
-    variants, used = [], set()
+             avoid: dict[int, set[str]], spare: list[str]) -> list[Variant]:
+    """Variants for one segment: `slots` maps slot -> (strategy, attempt). Slots try not to share a lead
+    document; a strategy no retrieved document can serve gives way to the next `spare` strategy."""
+    variants, used, spare = [], set(), list(spare)
     for slot, (strategy, attempt) in sorted(slots.items()):
-        try:
-            v = generator.generate(profile, documents, strategy, slot, attempt, avoid.get(slot, set()) | used)
-        except LookupError:
-            v = generator.generate(profile, documents, strategy, slot, attempt, avoid.get(slot, set()))
+        v = None
+        while v is None and strategy:
+            v = write_variant(generator, profile, documents, strategy, slot, attempt, avoid.get(slot, set()), used)
+            strategy = spare.pop(0) if v is None and spare else (None if v is None else strategy)
+        if v is None:
+            get_run_logger().warning("segment %s slot %d: no strategy fits the retrieved content", profile.name, slot)
+            continue
         used.update(v.citations[:1])
         variants.append(v)
     return variants
+
+
+def write_variant(generator, profile, documents, strategy, slot, attempt, avoid, used) -> Variant | None:
+    for excluded in (avoid | used, avoid):  # prefer a lead document no other slot uses
+        try:
+            return generator.generate(profile, documents, strategy, slot, attempt, excluded)
+        except LookupError:
+            continue
+    return None
 
 
 @task(name="screen", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_not_input_error)

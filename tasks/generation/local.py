@@ -20,7 +20,8 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
 NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?%?")
 OFFER = re.compile(r"(?:save )?\d+\s?%(?: off)?|\$\d[\d,]*(?:\.\d\d)?(?: off)?|free shipping(?: on orders over \$\d+)?", re.I)
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-DEADLINE = re.compile(rf"(?:{MONTHS}) \d{{1,2}}(?:, \d{{4}})?")
+# A deadline is a date after a word that says something ends; "opens December 1" is not a deadline.
+DEADLINE = re.compile(rf"\b(?:ends?|until|through|expires?|before|by) ((?:{MONTHS}) \d{{1,2}}(?:, \d{{4}})?)", re.I)
 SEGMENT_GREETING = {"lapsed": "It has been a while, and we would love to see you back.",
                     "new": "Welcome, and thank you for your first orders with us."}
 
@@ -64,19 +65,24 @@ class LocalGenerator:
         return [Claim(text=found[i], document_id=doc.id) for i in sorted(best)]
 
     def subject(self, strategy: dict, doc: Document) -> str:
-        slots = {"title": doc.title if self._grounded(doc.title, doc) else None,
+        slots = {"title": doc.title if self._grounded(doc.title, doc) else None, "company": self.brand.company_name,
                  "offer": _match(OFFER, doc.text), "deadline": _match(DEADLINE, doc.text)}
-        if slots["offer"] and slots["title"] and NUMBER.search(slots["offer"]) and \
-                NUMBER.search(slots["offer"]).group(0).lstrip("$") in slots["title"]:
-            slots["offer"] = None  # the title already states the offer; do not say it twice
         for template in strategy.get("subjects", []):
             needed = MERGE_SLOT.findall(template)
-            if all(slots.get(n) for n in needed):
-                text = template.format(**slots)
-                text = text[0].upper() + text[1:]
-                if len(text) <= self.subject_max_chars:
-                    return text
+            if not all(slots.get(n) for n in needed) or self._says_twice(template, slots):
+                continue
+            text = template.format(**slots)
+            text = text[0].upper() + text[1:]
+            if len(text) <= self.subject_max_chars:
+                return text
         return f"News from {self.brand.company_name}"[: self.subject_max_chars]
+
+    @staticmethod
+    def _says_twice(template: str, slots: dict) -> bool:
+        """'{offer} on {title}' is redundant when the title already states the offer's number."""
+        number = NUMBER.search(slots["offer"] or "")
+        return "{offer}" in template and "{title}" in template and bool(number) and \
+            number.group(0).lstrip("$") in slots["title"]
 
     @staticmethod
     def _grounded(text: str, doc: Document) -> bool:
@@ -105,5 +111,6 @@ MERGE_SLOT = re.compile(r"\{(\w+)\}")
 
 
 def _match(pattern: re.Pattern, text: str) -> str | None:
+    """The pattern's first match (its first group, when it has one)."""
     m = pattern.search(text)
-    return m.group(0) if m else None
+    return (m.group(1) if pattern.groups else m.group(0)) if m else None

@@ -155,3 +155,22 @@ def test_bad_customer_file_exits_2_naming_column_and_rows(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.csv" in err and "customer_id" in err and "monetary" in err
     assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_blocked_variant_is_regenerated_with_another_strategy(tmp_path):
+    config = tmp_path / "config"
+    config.mkdir()
+    shutil.copy(ROOT / "config" / "campaign.yaml", config)
+    brand = (ROOT / "config" / "brand.yaml").read_text()
+    (config / "brand.yaml").write_text(brand.replace("competitors: [", "competitors: [Trail Points, "))
+    run = tmp_path / "run"
+    assert main(["run", "--config", str(config / "campaign.yaml"), "--out", str(run)]) == 0
+    variants = variants_of(run)
+    blocked = [v for v in variants if v["status"] == "blocked"]
+    assert blocked, "some copy quotes 'Trail Points' and must be blocked"
+    for b in blocked:
+        again = [v for v in variants if v["segment"] == b["segment"] and v["slot"] == b["slot"] and v["attempt"] > b["attempt"]]
+        assert again and again[0]["strategy"] != b["strategy"]
+    audit = rows_of(run, "audit_log.csv")
+    assert len(audit) == len(variants) and {r["decision"] for r in audit} == {"pass", "block"}
+    assert main(["audit", "verify", str(run)]) == 0
