@@ -46,10 +46,14 @@ class Generation(_Strict):
 class Experiment(_Strict):
     control_weight: float = Field(0.25, gt=0, lt=1)
     holdout_weight: float = Field(0.0, ge=0, lt=0.5)
+    treatment_weights: dict[str, float] | None = Field(None, description="relative weights of treatment_k arms")
     metrics: list[str] = ["opened", "clicked", "converted", "revenue"]
     alpha: float = Field(0.05, gt=0, lt=0.5)
     correction: Literal["holm", "bh"] = "holm"
     min_passed_variants_per_segment: int = Field(1, ge=1)
+    target_lift: float = Field(0.10, gt=0, description="the relative lift the campaign hopes to detect")
+    power: float = Field(0.8, gt=0.5, lt=1)
+    covariates: dict[str, str] = Field({}, description="metric -> pre-period column for CUPED")
 
 
 class Effect(_Strict):

@@ -25,6 +25,7 @@ from tasks.safety.audit import AuditLog
 from tasks.safety.rules import Context
 from tasks.sections import audit_summary, campaign_report
 from tasks.experiment.assign import CONTROL, HOLDOUT
+from tasks.experiment.design import design_power, expected_baselines
 
 SAMPLE_CUSTOMERS = PROJECT_DIR / "data" / "sample" / "customers.csv"
 SAMPLE_CONTENT = PROJECT_DIR / "data" / "sample" / "content"
@@ -77,17 +78,24 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         with run.stage(stage):
             exp = campaign.experiment
             assignments, weights = stages.assign_arms(df, passed, exp.control_weight, campaign.seed, campaign.name,
-                                                      exp.holdout_weight)
+                                                      exp.holdout_weight, exp.treatment_weights)
             run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
+            frame = assignments.join(df.drop("segment"), on="customer_id", how="left")
+            sim = campaign.simulation
+            baselines = expected_baselines(frame, sim.default_open_rate, sim.default_click_given_open,
+                                           sim.convert_given_click)
+            design = design_power(assignments, baselines, exp.alpha, exp.power, exp.target_lift)
         stage = "engage"
         with run.stage(stage):
-            frame = assignments.join(df.drop("segment"), on="customer_id", how="left")
             strategy_of = {v.variant_id: v.strategy for v in variants}
             outcomes, truth = stages.simulate_engagement(frame, strategy_of, campaign.simulation, campaign.seed)
             run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
         stage = "analyze"
         with run.stage(stage):
-            results, srm = stages.analyze(outcomes, exp.metrics, CONTROL, exp.alpha, exp.correction, weights)
+            covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
+            measured = outcomes.join(df.select("customer_id", *set(covariates.values())), on="customer_id", how="left")
+            results, srm = stages.analyze(measured, exp.metrics, CONTROL, exp.alpha, exp.correction, weights,
+                                          covariates=covariates)
             run.write_csv("results.csv", results)
         stage = "explain"
         with run.stage(stage):
@@ -99,14 +107,14 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
                      "variants": variants, "assignments": assignments, "documents": documents,
                      "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
-                     "policy_version": policy.policy_version, "seconds": run.seconds}
+                     "policy_version": policy.policy_version, "seconds": run.seconds, "design": design}
             title, sections = campaign_report(facts, results, srm, attribution, exp)
             markdown = to_markdown(title, sections)
             run.write_text("report.md", markdown)
             run.write_text("report.html", to_html(title, sections))
             stages.publish_report(markdown, audit_summary(variants, run.file("audit_log.csv")))
         manifest = build_manifest(run, run_id, campaign, policy, backends, customers, transactions, content,
-                                  config, audit, truth, df, assignments, variants)
+                                  config, audit, truth, df, assignments, variants, design)
         run.write_json("manifest.json", manifest)
     except BaseException as e:
         run.fail(stage, e)
@@ -154,7 +162,7 @@ def variant_record(v) -> dict:
 
 
 def build_manifest(run, run_id, campaign, policy, backends, customers, transactions, content, config, audit,
-                   truth, df, assignments, variants) -> dict:
+                   truth, df, assignments, variants, design) -> dict:
     inputs = {"customers": customers, "transactions": transactions, "content": content,
               "config": config or str(PROJECT_DIR / "config" / "campaign.yaml")}
     arms = assignments.group_by("arm").len().sort("arm").to_dicts()
@@ -170,11 +178,15 @@ def build_manifest(run, run_id, campaign, policy, backends, customers, transacti
         "counts": {"customers": df.height, "assigned": int((assignments["arm"] != HOLDOUT).sum()),
                    "arms": {a["arm"]: a["len"] for a in arms}, "variants": len(variants),
                    "variants_passed": sum(v.status == "passed" for v in variants)},
+        "design": {"target_lift": campaign.experiment.target_lift, "power": campaign.experiment.power, "arms": design},
         "audit": {"rows": audit.count, "head": audit.head},
         "seconds": run.seconds,
-        "versions": {"python": sys.version.split()[0], "platform": platform.platform(),
-                     **{p: _version(p) for p in PACKAGES}},
+        "versions": versions(),
     }
+
+
+def versions() -> dict:
+    return {"python": sys.version.split()[0], "platform": platform.platform(), **{p: _version(p) for p in PACKAGES}}
 
 
 def _version(package: str) -> str:

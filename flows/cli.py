@@ -13,16 +13,17 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
-def parse_columns(pairs: list[str] | None) -> dict[str, str]:
+def parse_pairs(pairs: list[str] | None, flag: str = "--column",
+                form: str = "CANONICAL=SOURCE (e.g. recency_days=last_engagement_days)") -> dict[str, str]:
     from tasks.errors import InputError
 
-    mapping = {}
+    out = {}
     for pair in pairs or []:
-        canon, sep, source = pair.partition("=")
-        if not sep or not canon.strip() or not source.strip():
-            raise InputError(f"--column expects CANONICAL=SOURCE (e.g. recency_days=last_engagement_days), got {pair!r}")
-        mapping[canon.strip()] = source.strip()
-    return mapping
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InputError(f"{flag} expects {form}, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def cmd_run(args) -> int:
@@ -32,22 +33,26 @@ def cmd_run(args) -> int:
     from flows.campaign import campaign_flow
 
     result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
-                           config=args.config, columns=parse_columns(args.column), out=args.out, seed=args.seed,
+                           config=args.config, columns=parse_pairs(args.column), out=args.out, seed=args.seed,
                            variants_per_segment=args.variants_per_segment)
     print_summary(result)
     return 0
 
 
 def print_summary(result: dict) -> None:
+    variants = result["variants"]
+    passed = sum(v.status == "passed" for v in variants)
+    print(f"Variants: {passed}/{len(variants)} passed screening ({passed / max(1, len(variants)):.1%})")
+    print_lifts(result, "SIMULATED engagement")
+
+
+def print_lifts(result: dict, what: str) -> None:
     import polars as pl
 
     from tasks.report import fmt
 
-    variants = result["variants"]
-    passed = sum(v.status == "passed" for v in variants)
     print(f"\nRun directory: {result['run_dir']}")
-    print(f"Variants: {passed}/{len(variants)} passed screening ({passed / max(1, len(variants)):.1%})")
-    print("Headline lifts (SIMULATED engagement, all customers):")
+    print(f"Headline lifts ({what}, all customers):")
     overall = result["results"].filter(pl.col("segment") == "all")
     for r in overall.to_dicts():
         print(f"  {r['metric']:<10} {r['arm']:<12} {fmt(r['rel_lift'], 'pct'):>8}  "
@@ -58,12 +63,25 @@ def print_summary(result: dict) -> None:
             print(f"  WARNING: sample-ratio mismatch in {check['segment']} (p={check['p_value']:.2g})")
 
 
+def cmd_analyze(args) -> int:
+    from flows.analysis import analysis_flow
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    result = analysis_flow(outcomes=args.outcomes, arm_column=args.arm_column, control=args.control, metrics=metrics,
+                           segment_column=args.segment_column, customers=args.customers,
+                           columns=parse_pairs(args.column), out=args.out, weights=args.weights,
+                           covariates=parse_pairs(args.covariate, "--covariate", "METRIC=COLUMN") or None, alpha=args.alpha,
+                           correction=args.correction, seed=args.seed)
+    print_lifts(result, "observed outcomes")
+    return 0
+
+
 def cmd_validate(args) -> int:
     from tasks.checkpoints import run_checkpoint
     from tasks.errors import InputError
     from tasks.ingest import load_customers
 
-    df = load_customers(args.customers, parse_columns(args.column), args.transactions)
+    df = load_customers(args.customers, parse_pairs(args.column), args.transactions)
     result = run_checkpoint("customers", df)
     if not result.success:
         raise InputError(f"{args.customers}: customer data failed validation\n{result.summary()}")
@@ -106,6 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--variants-per-segment", type=int)
     run.set_defaults(func=cmd_run)
+
+    ana = sub.add_parser("analyze", help="analyze an experiment from an outcome file")
+    ana.add_argument("--outcomes", required=True, help="CSV or Parquet, one row per unit")
+    ana.add_argument("--arm-column", default="arm")
+    ana.add_argument("--control", help="the control arm's label (default: 'control')")
+    ana.add_argument("--metrics", help="comma-separated metric columns (default: known names such as opened, revenue)")
+    ana.add_argument("--segment-column", help="column to break results down by")
+    ana.add_argument("--customers", help="customer file joined on customer_id for attribution")
+    ana.add_argument("--column", action="append", metavar="CANONICAL=SOURCE", help="map a customer-file column")
+    ana.add_argument("--weights", help="intended arm weights for the SRM check, e.g. control=0.5,treatment=0.5")
+    ana.add_argument("--covariate", action="append", metavar="METRIC=COLUMN", help="pre-period covariate for CUPED")
+    ana.add_argument("--alpha", type=float, default=0.05)
+    ana.add_argument("--correction", choices=["holm", "bh"], default="holm")
+    ana.add_argument("--seed", type=int, default=0)
+    ana.add_argument("--out", help="output directory (default runs/analysis-<UTC timestamp>)")
+    ana.set_defaults(func=cmd_analyze)
 
     val = sub.add_parser("validate", help="run only the customer-data checkpoint")
     val.add_argument("--customers", required=True)

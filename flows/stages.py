@@ -117,8 +117,9 @@ def validate_screening(variants: list[Variant], audit: AuditLog) -> None:
 
 
 @task(name="assign", cache_policy=NO_CACHE)
-def assign_arms(df: pl.DataFrame, passed: dict, control_weight: float, seed: int, salt: str, holdout: float):
-    assignments, weights = assign(df, passed, control_weight, seed, salt, holdout)
+def assign_arms(df: pl.DataFrame, passed: dict, control_weight: float, seed: int, salt: str, holdout: float,
+                treatment_weights: dict[str, float] | None = None):
+    assignments, weights = assign(df, passed, control_weight, seed, salt, holdout, treatment_weights)
     result = run_checkpoint("assignments", assignments)
     allowed = {vid for slots in passed.values() for vid in slots.values()}
     leaked = assignments.filter(pl.col("variant_id").is_not_null() & ~pl.col("variant_id").is_in(list(allowed)))
@@ -135,8 +136,10 @@ def simulate_engagement(frame: pl.DataFrame, strategy_of: dict[str, str], sim, s
 
 @task(name="analyze", cache_policy=NO_CACHE)
 def analyze(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: float, correction: str,
-            weights: dict | None, segment: str | None = "segment", arm: str = "arm"):
-    results = lift_table(outcomes, metrics, control, alpha, correction, arm=arm, segment=segment)
+            weights: dict | None, segment: str | None = "segment", arm: str = "arm",
+            covariates: dict[str, str] | None = None):
+    results = lift_table(outcomes, metrics, control, alpha, correction, arm=arm, segment=segment,
+                         covariates=covariates)
     srm = srm_checks(outcomes, weights, arm=arm, segment=segment)
     overall = results.filter(pl.col("segment") == "all")
     create_table_artifact(key="lift-table", table=overall.to_dicts(), description="Lift per arm and metric (all customers)")

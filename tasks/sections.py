@@ -36,10 +36,12 @@ def lift_rows_for(results: pl.DataFrame, segment: str = "all") -> list[list]:
                     fmt(r["rate_control"], rate), fmt(r["abs_lift"]), fmt(r["rel_lift"], "pct"),
                     f"[{fmt(r['rel_lift_ci_low'], 'pct')}, {fmt(r['rel_lift_ci_high'], 'pct')}]",
                     fmt(r["p_value"], "p"), fmt(r["p_value_adjusted"], "p"), fmt(r["significant"]),
-                    fmt(r["mde_rel"], "pct").lstrip("+"), r["error"] or ""])
+                    fmt(r["mde_rel"], "pct").lstrip("+"), NOTES.get(r["note"], r["note"] or "")])
     return out
 
 
+NOTES = {"few_events": "few events: CI unreliable", "zero_baseline": "control mean is 0",
+         "zero_variance": "no variation", "empty_arm": "empty arm", "insufficient_n": "n < 2"}
 LIFT_HEADERS = ["metric", "arm", "n (t)", "n (c)", "treatment", "control", "abs lift", "rel lift", "95% CI (rel)",
                 "p", "p adj.", "significant", "MDE (80% power)", "note"]
 
@@ -62,7 +64,39 @@ def experiment_sections(results: pl.DataFrame, srm: list[dict], attribution: pl.
     per_segment = Section("Results by segment", [])
     for s in segments:
         per_segment.blocks += [f"**{s}**", Table(LIFT_HEADERS, lift_rows_for(results, s))]
-    return [overall] + ([per_segment] if segments else []) + [attribution_section(attribution)]
+    return [overall, cuped_section(results)] + ([per_segment] if segments else []) + [attribution_section(attribution)]
+
+
+def cuped_section(results: pl.DataFrame) -> Section:
+    rows = [[r["metric"], r["arm"], fmt(r["rel_lift"], "pct"),
+             f"[{fmt(r['rel_lift_ci_low'], 'pct')}, {fmt(r['rel_lift_ci_high'], 'pct')}]",
+             fmt(r["cuped_rel_lift"], "pct"), f"[{fmt(r['cuped_ci_low'], 'pct')}, {fmt(r['cuped_ci_high'], 'pct')}]",
+             fmt(r["variance_reduction"], "rate"), fmt(r["chance_to_beat_control"], "rate")]
+            for r in results.filter(pl.col("segment") == "all").to_dicts()]
+    return Section("Variance reduction (CUPED) and a Bayesian view", [
+        "CUPED (Deng et al. 2013) adjusts each metric by a pre-period covariate measured before the send; it "
+        "narrows the interval without moving the expected lift. The plain estimate above stays the primary "
+        "result. 'Chance to beat control' is a BAYESIAN VIEW (flat prior, normal approximation), not a p-value.",
+        Table(["metric", "arm", "rel lift", "95% CI", "CUPED rel lift", "CUPED 95% CI", "variance reduction",
+               "chance to beat control"], rows)])
+
+
+def design_section(design: list[dict], target_lift: float, power: float) -> Section:
+    """What the experiment can detect, known before anything is sent."""
+    blind = [d for d in design if d["detectable"] is False]
+    blocks = []
+    if blind:
+        worst = max(blind, key=lambda d: d["mde_rel"])
+        blocks.append(f"> **WARNING: this campaign is too small** to detect the hoped-for lift of {target_lift:.0%} in "
+                      f"{len(blind)} of {len(design)} arm × metric comparisons (e.g. {worst['arm']} on {worst['metric']} "
+                      f"can only detect {worst['mde_rel']:.0%}). A non-significant result here means 'not measurable "
+                      "at this size', not 'no effect'.")
+    blocks.append(f"Minimum detectable relative lift per arm at {power:.0%} power, from baselines known before the send "
+                  "(customers' historical open and click rates).")
+    blocks.append(Table(["arm", "metric", "n (t)", "n (c)", "baseline", "MDE", f"detects {target_lift:.0%}?"],
+                        [[d["arm"], d["metric"], d["n_treatment"], d["n_control"], fmt(d["baseline"], "rate"),
+                          fmt(d["mde_rel"], "pct").lstrip("+"), fmt(d["detectable"])] for d in design]))
+    return Section("Design power", blocks)
 
 
 def attribution_section(attribution: pl.DataFrame) -> Section:
@@ -142,13 +176,14 @@ def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], attribu
         Table(["strategy", "metric", "attribute", "condition", "relative lift"],
               [[e.strategy, e.metric, e.attribute, f"{e.op} {e.value}", fmt(e.rel_lift, "pct")] for e in sim.effects])])
     timing = Section("Seconds per stage", [Table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in facts["seconds"].items()])])
-    sections = [headline, design, screening] + experiment_sections(results, srm, attribution, exp.alpha, exp.correction)
+    power = design_section(facts["design"], exp.target_lift, exp.power)
+    sections = [headline, design, power, screening] + experiment_sections(results, srm, attribution, exp.alpha, exp.correction)
     return title, sections + [truth_section(results, facts["truth"]), assumptions, timing]
 
 
 def headline_lines(results: pl.DataFrame, alpha: float) -> list[str]:
     lines = []
-    overall = results.filter((pl.col("segment") == "all") & (pl.col("error") == ""))
+    overall = results.filter((pl.col("segment") == "all") & pl.col("rel_lift").is_not_nan())
     for metric in overall["metric"].unique(maintain_order=True).to_list():
         best = overall.filter(pl.col("metric") == metric).sort("rel_lift", descending=True).row(0, named=True)
         verdict = "significant" if best["significant"] else "not significant"

@@ -2,7 +2,8 @@
 
 Outcomes are reduced to sufficient statistics (n, sum, sum of squares) in polars first; the tests in
 tasks/experiment/stats.py run on those. The p-value family for the multiple-comparison correction is every
-(metric, segment, arm) comparison in the table.
+(metric, segment, arm) comparison in the table. CUPED, when a pre-period covariate is given for a metric,
+is reported beside the plain estimate (which stays the primary result).
 """
 from __future__ import annotations
 
@@ -10,21 +11,26 @@ import math
 
 import polars as pl
 
-from tasks.experiment.stats import SampleStats, adjust_pvalues, chance_to_beat_control, compare, mde, srm_test
+from tasks.experiment.stats import (SampleStats, adjust_pvalues, chance_to_beat_control, compare, cuped_compare,
+                                    mde, srm_test)
 
 ALL = "all"
+MIN_EVENTS = 10  # fewer events in an arm and the normal approximation behind the CI is unreliable
 RESULT_COLUMNS = ["metric", "segment", "arm", "control_arm", "n_treatment", "n_control", "rate_treatment",
                   "rate_control", "abs_lift", "rel_lift", "rel_lift_ci_low", "rel_lift_ci_high", "p_value",
                   "p_value_adjusted", "significant", "abs_lift_ci_low", "abs_lift_ci_high", "mde_rel",
-                  "chance_to_beat_control", "metric_type", "error"]
+                  "chance_to_beat_control", "cuped_rel_lift", "cuped_ci_low", "cuped_ci_high", "cuped_p_value",
+                  "variance_reduction", "metric_type", "note"]
 
 
-def canonical(df: pl.DataFrame, metrics: list[str], arm: str, segment: str | None) -> pl.DataFrame:
-    """Arm and segment under their canonical names, as strings; metrics as floats."""
+def canonical(df: pl.DataFrame, metrics: list[str], arm: str, segment: str | None,
+              covariates: dict[str, str] | None = None) -> pl.DataFrame:
+    """Arm and segment under canonical names as strings; metrics and covariates (`cov:<metric>`) as floats."""
     cols = [pl.col(arm).cast(pl.String).alias("arm")] + [pl.col(m).cast(pl.Float64) for m in metrics]
+    cols += [pl.col(c).cast(pl.Float64).alias(f"cov:{m}") for m, c in (covariates or {}).items() if m in metrics]
     if segment:
         cols.append(pl.col(segment).cast(pl.String).fill_null("(missing)").alias("segment"))
-    return df.select(cols)
+    return df.select(cols).filter(pl.col("arm").is_not_null())
 
 
 def sufficient_stats(df: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
@@ -54,48 +60,69 @@ def lift_rows(stats: pl.DataFrame, control: str, alpha: float, metric_types: dic
         if arm == control or c is None:
             continue
         res = compare(t, c, alpha)
+        binary = metric_types.get(metric) == "binary"
+        note = res.error or ("few_events" if binary and min(t.sum, c.sum) < MIN_EVENTS else "")
         rows.append({
             "metric": metric, "segment": segment, "arm": arm, "control_arm": control,
             "n_treatment": t.n, "n_control": c.n, "rate_treatment": t.mean, "rate_control": c.mean,
             "abs_lift": res.abs_lift, "rel_lift": res.rel_lift, "rel_lift_ci_low": res.rel_ci_low,
             "rel_lift_ci_high": res.rel_ci_high, "p_value": res.p_value,
             "abs_lift_ci_low": res.abs_ci_low, "abs_lift_ci_high": res.abs_ci_high,
-            "mde_rel": mde(t.n, c.n, c.mean, c.var, alpha), "chance_to_beat_control": _ctb(t, c, res.error),
-            "metric_type": metric_types.get(metric, "binary"), "error": res.error})
+            "mde_rel": mde(t.n, c.n, c.mean, c.var, alpha), "chance_to_beat_control": chance_to_beat_control(t, c),
+            "metric_type": metric_types.get(metric, "binary"), "note": note, "_error": res.error})
     return rows
 
 
-def _ctb(t: SampleStats, c: SampleStats, error: str) -> float:
-    return float("nan") if error else chance_to_beat_control(t, c)
+def add_cuped(rows: list[dict], df: pl.DataFrame, control: str, alpha: float) -> None:
+    """CUPED columns for each row whose metric has a covariate (`cov:<metric>` in df); NaN otherwise."""
+    parts = {ALL: df}
+    if "segment" in df.columns:
+        parts.update({str(k[0]): g for k, g in df.group_by("segment")})
+    for r in rows:
+        r.update(cuped_rel_lift=math.nan, cuped_ci_low=math.nan, cuped_ci_high=math.nan, cuped_p_value=math.nan,
+                 variance_reduction=math.nan)
+        cov = f"cov:{r['metric']}"
+        if cov not in df.columns or r["_error"]:
+            continue
+        g = parts[r["segment"]].select("arm", r["metric"], cov).drop_nulls()
+        t, c = g.filter(pl.col("arm") == r["arm"]), g.filter(pl.col("arm") == control)
+        res = cuped_compare(t[r["metric"]].to_numpy(), t[cov].to_numpy(), c[r["metric"]].to_numpy(), c[cov].to_numpy(), alpha)
+        if not res.lift.error:
+            r.update(cuped_rel_lift=res.lift.rel_lift, cuped_ci_low=res.lift.rel_ci_low, cuped_ci_high=res.lift.rel_ci_high,
+                     cuped_p_value=res.lift.p_value, variance_reduction=res.variance_reduction)
 
 
 def lift_table(df: pl.DataFrame, metrics: list[str], control: str, alpha: float = 0.05, correction: str = "holm",
-               arm: str = "arm", segment: str | None = "segment") -> pl.DataFrame:
-    """The contract's results.csv: rates, lifts, CIs, raw and corrected p-values, significance."""
-    df = canonical(df, metrics, arm, segment)
+               arm: str = "arm", segment: str | None = "segment", covariates: dict[str, str] | None = None) -> pl.DataFrame:
+    """The contract's results.csv: rates, lifts, CIs, raw and corrected p-values, significance, MDE, CUPED."""
+    df = canonical(df, metrics, arm, segment, covariates)
     types = {m: "binary" if is_binary(df, m) else "numeric" for m in metrics}
     rows = lift_rows(sufficient_stats(df, metrics), control, alpha, types)
-    adjusted = adjust_pvalues([r["p_value"] if not r["error"] else math.nan for r in rows], correction)
+    add_cuped(rows, df, control, alpha)
+    adjusted = adjust_pvalues([math.nan if r["_error"] else r["p_value"] for r in rows], correction)
     for r, p in zip(rows, adjusted):
-        r["p_value_adjusted"] = float(p) if not math.isnan(p) else 1.0
-        r["significant"] = bool(r["p_value_adjusted"] < alpha) and not r["error"]
-    table = pl.DataFrame(rows, schema_overrides={"error": pl.String}) if rows else pl.DataFrame(schema={c: pl.String for c in RESULT_COLUMNS})
-    segment_order = pl.when(pl.col("segment") == ALL).then(0).otherwise(1)
-    return table.select(RESULT_COLUMNS).sort(pl.col("metric").replace_strict({m: i for i, m in enumerate(metrics)}, default=99),
-                                             segment_order, "segment", "arm")
+        r["p_value_adjusted"] = 1.0 if math.isnan(p) else float(p)
+        r["significant"] = bool(r["p_value_adjusted"] < alpha) and not r["_error"]
+    if not rows:
+        return pl.DataFrame(schema={c: pl.String for c in RESULT_COLUMNS})
+    order = {m: i for i, m in enumerate(metrics)}
+    return (pl.DataFrame(rows, schema_overrides={"note": pl.String}).select(RESULT_COLUMNS)
+            .sort(pl.col("metric").replace_strict(order, default=99), pl.col("segment") != ALL, "segment", "arm"))
 
 
 def srm_checks(df: pl.DataFrame, weights: dict[str, dict[str, float]] | None, arm: str = "arm",
                segment: str | None = "segment", threshold: float = 0.001) -> list[dict]:
-    """Sample-ratio-mismatch per segment against the intended weights, and overall.
+    """Sample-ratio mismatch per segment against the intended weights, and overall.
 
     Without intended weights (an experiment analysed from a file), equal weights are assumed and said so.
     """
+    df = df.select(pl.col(arm).cast(pl.String).alias("arm"),
+                   *([pl.col(segment).cast(pl.String).fill_null("(missing)").alias("segment")] if segment else []))
+    groups = [(ALL, df)] + ([(str(k[0]), g) for k, g in df.group_by("segment")] if segment else [])
     checks = []
-    groups = [(ALL, df)] + ([(str(k[0]), g) for k, g in df.group_by(segment)] if segment else [])
     for name, frame in sorted(groups, key=lambda x: (x[0] != ALL, x[0])):
-        counts = dict(frame.group_by(arm).len().iter_rows())
-        intended = _intended(weights, name, df, arm, segment) if weights else {a: 1.0 for a in counts}
+        counts = dict(frame.group_by("arm").len().iter_rows())
+        intended = _intended(weights, name, df) if weights else {a: 1.0 for a in counts}
         labels = sorted(intended)
         res = srm_test([counts.get(a, 0) for a in labels], [intended[a] for a in labels], threshold)
         checks.append({"segment": name, "arms": labels, "observed": list(res.observed),
@@ -104,11 +131,13 @@ def srm_checks(df: pl.DataFrame, weights: dict[str, dict[str, float]] | None, ar
     return checks
 
 
-def _intended(weights: dict[str, dict[str, float]], name: str, df: pl.DataFrame, arm: str, segment: str | None) -> dict:
-    """Overall intended weights are the segment weights mixed by segment size."""
+def _intended(weights: dict[str, dict[str, float]], name: str, df: pl.DataFrame) -> dict[str, float]:
+    """One design for all ({'all': w}), or each segment's own weights mixed by segment size overall."""
+    if ALL in weights:
+        return weights[ALL]
     if name != ALL:
         return weights[name]
-    sizes = dict(df.group_by(segment).len().iter_rows()) if segment else {}
+    sizes = dict(df.group_by("segment").len().iter_rows()) if "segment" in df.columns else {}
     mixed: dict[str, float] = {}
     for seg, w in weights.items():
         for a, share in w.items():

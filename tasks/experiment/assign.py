@@ -24,10 +24,15 @@ def hash_unit(ids: list[str], seed: int, salt: str) -> np.ndarray:
                      for i in ids], dtype=np.float64) / float(1 << 52)
 
 
-def arm_weights(slots: list[int], control_weight: float) -> dict[str, float]:
-    """Control keeps its weight; the treatments share the rest evenly."""
-    share = (1 - control_weight) / len(slots) if slots else 0.0
-    return {CONTROL: control_weight if slots else 1.0, **{treatment_arm(s): share for s in sorted(slots)}}
+def arm_weights(slots: list[int], control_weight: float, configured: dict[str, float] | None = None) -> dict[str, float]:
+    """Control keeps its weight; the treatments share the rest evenly, or in the configured proportions
+    (renormalised over the arms this segment has)."""
+    if not slots:
+        return {CONTROL: 1.0}
+    arms = [treatment_arm(s) for s in sorted(slots)]
+    raw = {a: (configured or {}).get(a, 1.0) for a in arms}
+    total = sum(raw.values())
+    return {CONTROL: control_weight, **{a: (1 - control_weight) * w / total for a, w in raw.items()}}
 
 
 def pick_arms(u: np.ndarray, weights: dict[str, float]) -> np.ndarray:
@@ -47,7 +52,8 @@ def eligible(customers: pl.DataFrame) -> pl.Expr:
 
 
 def assign(customers: pl.DataFrame, passed: dict[str, dict[int, str]], control_weight: float, seed: int,
-           salt: str, holdout_weight: float = 0.0) -> tuple[pl.DataFrame, dict[str, dict[str, float]]]:
+           salt: str, holdout_weight: float = 0.0,
+           treatment_weights: dict[str, float] | None = None) -> tuple[pl.DataFrame, dict[str, dict[str, float]]]:
     """Arms for eligible customers. `passed` maps segment -> {slot: variant_id} of variants that passed.
 
     Returns the assignments (customer_id, segment, arm, variant_id) and the intended weights per segment.
@@ -63,7 +69,7 @@ def assign(customers: pl.DataFrame, passed: dict[str, dict[int, str]], control_w
     weights = {}
     for segment in sorted(set(segments)):
         slots = passed.get(segment, {})
-        weights[segment] = arm_weights(list(slots), control_weight)
+        weights[segment] = arm_weights(list(slots), control_weight, treatment_weights)
         rows = (segments == segment) & ~held
         arms[rows] = pick_arms(u[rows], weights[segment])
         for slot, vid in slots.items():

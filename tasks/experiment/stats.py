@@ -298,6 +298,8 @@ def _cuped_lift(a_t: np.ndarray, a_c: np.ndarray, y_c: np.ndarray, alpha: float)
     d = st.mean - sc.mean
     cov_ar = float(np.cov(a_c, y_c)[0, 1]) / n_c  # Cov(m_c,adj, m_c) of the two control means
     var_rel = (v_t + v_c) / r**2 + 2 * d * cov_ar / r**3 + d**2 * (raw_c.var / n_c) / r**4  # delta method
+    if var_rel <= 0.0:
+        return _neutral(st, sc, ERR_ZERO_VARIANCE)
     dof = _welch_dof(v_t, v_c, n_t, n_c)
     return _result(st.mean, sc.mean, v_t, v_c, dof, d / abs(r), var_rel, alpha)
 
@@ -312,4 +314,6 @@ def chance_to_beat_control(treatment: SampleStats, control: SampleStats) -> floa
     if error:
         return 0.5
     rel, var_rel = _relative(treatment, control)
+    if var_rel <= 0.0:
+        return 0.5
     return float(sps.norm.cdf(rel / math.sqrt(var_rel)))  # flat-prior normal posterior (gbstats-style)

@@ -31,7 +31,7 @@ def test_lift_table_has_contract_columns_and_values():
 def test_degenerate_segment_reports_error_not_crash():
     t = lift_table(outcomes(), ["opened"], "control")
     b = t.filter(pl.col("segment") == "b").row(0, named=True)
-    assert b["error"] == "zero_baseline" and b["significant"] is False
+    assert b["note"] == "zero_baseline" and b["significant"] is False
 
 
 def test_other_column_names():
@@ -46,3 +46,20 @@ def test_srm_flags_planted_mismatch():
     assert checks[0]["segment"] == "all" and checks[0]["mismatch"]
     clean = pl.DataFrame({"arm": ["control"] * 5000 + ["t1"] * 5030, "segment": "s"})
     assert not srm_checks(clean, {"s": {"control": 0.5, "t1": 0.5}})[0]["mismatch"]
+
+
+def test_cuped_reported_beside_plain_estimate_with_reduction():
+    rng = np.random.default_rng(0)
+    n = 4000
+    x = rng.normal(10, 2, n)
+    arm = np.where(rng.random(n) < 0.5, "control", "t1")
+    y = x + rng.normal(0, 1, n) + np.where(arm == "t1", 0.5, 0.0)
+    t = lift_table(pl.DataFrame({"arm": arm, "y": y, "pre": x}), ["y"], "control", segment=None, covariates={"y": "pre"})
+    row = t.row(0, named=True)
+    assert row["variance_reduction"] > 0.7
+    assert row["cuped_ci_high"] - row["cuped_ci_low"] < 0.6 * (row["rel_lift_ci_high"] - row["rel_lift_ci_low"])
+
+
+def test_few_events_are_flagged():
+    df = pl.DataFrame({"arm": ["control"] * 50 + ["t1"] * 50, "c": [1] * 3 + [0] * 47 + [1] * 6 + [0] * 44})
+    assert lift_table(df, ["c"], "control", segment=None)["note"][0] == "few_events"

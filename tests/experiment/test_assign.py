@@ -52,3 +52,8 @@ def test_holdout_is_never_sent():
 
 def test_weights_with_missing_slot():
     assert arm_weights([1], 0.25) == {"control": 0.25, "treatment_1": 0.75}
+
+
+def test_configured_treatment_weights_are_renormalised():
+    w = arm_weights([1, 2], 0.2, {"treatment_1": 3, "treatment_2": 1, "treatment_3": 4})
+    assert w["control"] == 0.2 and abs(w["treatment_1"] - 0.6) < 1e-12 and abs(w["treatment_2"] - 0.2) < 1e-12

@@ -1,0 +1,69 @@
+"""The analysis flow: an experiment from an outcome file -> results, attribution, report, manifest."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from prefect import flow
+
+from flows import stages
+from flows.campaign import default_run_dir, versions
+from tasks.experiment.outcomes import is_id, parse_weights, read_outcomes, resolve
+from tasks.ingest import load_customers
+from tasks.report import Section, to_html, to_markdown
+from tasks.rundir import RunDir, sha256_of
+from tasks.sections import experiment_sections
+
+
+@flow(name="analysis", log_prints=True)
+def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = None, metrics: list[str] | None = None,
+                  segment_column: str | None = None, customers: str | None = None, columns: dict[str, str] | None = None,
+                  out: str | None = None, weights: str | None = None, covariates: dict[str, str] | None = None,
+                  alpha: float = 0.05, correction: str = "holm", seed: int = 0) -> dict:
+    run = RunDir(out or default_run_dir("analysis"))
+    stage = "read"
+    try:
+        with run.stage(stage):
+            source = Path(outcomes)
+            df = read_outcomes(source)
+            control, metrics = resolve(df, source, arm_column, control, metrics, segment_column)
+            if customers:
+                attrs = load_customers(customers, columns)
+                df = df.with_columns(pl.col("customer_id").cast(pl.String)).join(attrs, on="customer_id", how="left")
+            intended = parse_weights(weights)
+            by_segment = {"all": intended} if intended else None
+        stage = "analyze"
+        with run.stage(stage):
+            results, srm = stages.analyze(df, metrics, control, alpha, correction, by_segment,
+                                          segment=segment_column, arm=arm_column, covariates=covariates)
+            run.write_csv("results.csv", results)
+        stage = "explain"
+        with run.stage(stage):
+            frame = df.rename({arm_column: "arm"}) if arm_column != "arm" else df
+            ids = {c for c in frame.columns if is_id(c)}
+            attribution = stages.explain(frame, metrics, control, seed, ids)
+            run.write_csv("attribution.csv", attribution)
+        stage = "report"
+        with run.stage(stage):
+            title = f"Experiment report — {source.name}"
+            intro = Section("Data", [
+                f"{df.height} rows from {source} (observed outcomes, not simulated); arms in '{arm_column}' with "
+                f"control '{control}'; metrics: {', '.join(metrics)}"
+                + (f"; segments from '{segment_column}'" if segment_column else "") + "."])
+            sections = [intro] + experiment_sections(results, srm, attribution, alpha, correction)
+            markdown = to_markdown(title, sections)
+            run.write_text("report.md", markdown)
+            run.write_text("report.html", to_html(title, sections))
+            stages.publish_report(markdown)
+        inputs = {"outcomes": outcomes, **({"customers": customers} if customers else {})}
+        manifest = {"run_id": run.path.name, "status": "complete", "kind": "analysis", "simulated": False,
+                    "inputs": {k: {"path": v, "sha256": sha256_of(v)} for k, v in inputs.items()},
+                    "config": {"arm_column": arm_column, "control": control, "metrics": metrics,
+                               "segment_column": segment_column, "weights": intended, "covariates": covariates,
+                               "alpha": alpha, "correction": correction, "columns": columns},
+                    "seed": seed, "rows": df.height, "srm": srm, "seconds": run.seconds, "versions": versions()}
+        run.write_json("manifest.json", manifest)
+    except BaseException as e:
+        run.fail(stage, e)
+        raise
+    return {"run_dir": str(run.path), "results": results, "srm": srm, "manifest": manifest}
