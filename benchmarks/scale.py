@@ -24,7 +24,7 @@ from tasks.checkpoints import run_checkpoint  # noqa: E402
 from tasks.experiment.analysis import lift_table, srm_checks  # noqa: E402
 from tasks.experiment.assign import assign  # noqa: E402
 from tasks.experiment.simulate import simulate  # noqa: E402
-from tasks.explain import attribute  # noqa: E402
+from tasks.explain import explain  # noqa: E402
 from tasks.segmentation import make_segmenter  # noqa: E402
 
 
@@ -65,8 +65,8 @@ def run(n: int) -> dict[str, float]:
     lift_table(outcomes, campaign.experiment.metrics, "control")
     srm_checks(outcomes, weights)
     lap("analyze")
-    attribute(outcomes.join(df.drop("segment"), on="customer_id"), ["opened", "clicked"], seed=1,
-              max_rows=50_000, exclude={"email"})
+    explain(outcomes.join(df.drop("segment"), on="customer_id"), ["opened", "clicked"], seed=1,
+            max_rows=50_000, exclude={"email"})
     lap("explain (50K subsample)")
     return seconds
 

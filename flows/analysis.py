@@ -41,8 +41,9 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
         with run.stage(stage):
             frame = df.rename({arm_column: "arm"}) if arm_column != "arm" else df
             ids = {c for c in frame.columns if is_id(c)}
-            attribution = stages.explain(frame, metrics, control, seed, ids)
-            run.write_csv("attribution.csv", attribution)
+            explanation = stages.explain(frame, metrics, control, seed, ids, alpha, correction)
+            run.write_csv("attribution.csv", explanation.attribution)
+            run.write_csv("attribute_lifts.csv", explanation.buckets)
         stage = "report"
         with run.stage(stage):
             title = f"Experiment report — {source.name}"
@@ -50,7 +51,7 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
                 f"{df.height} rows from {source} (observed outcomes, not simulated); arms in '{arm_column}' with "
                 f"control '{control}'; metrics: {', '.join(metrics)}"
                 + (f"; segments from '{segment_column}'" if segment_column else "") + "."])
-            sections = [intro] + experiment_sections(results, srm, attribution, alpha, correction)
+            sections = [intro] + experiment_sections(results, srm, explanation, alpha, correction)
             markdown = to_markdown(title, sections)
             run.write_text("report.md", markdown)
             run.write_text("report.html", to_html(title, sections))

@@ -26,6 +26,7 @@ from tasks.safety.rules import Context
 from tasks.sections import audit_summary, campaign_report
 from tasks.experiment.assign import CONTROL, HOLDOUT
 from tasks.experiment.design import design_power, expected_baselines
+from tasks.explain.buckets import variant_factors
 
 SAMPLE_CUSTOMERS = PROJECT_DIR / "data" / "sample" / "customers.csv"
 SAMPLE_CONTENT = PROJECT_DIR / "data" / "sample" / "content"
@@ -66,7 +67,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         stage = "generate+screen"
         with run.stage(stage):
             generator = make_generator(backends.generator, brand, campaign.generation.subject_max_chars)
-            screener = Screener(make_harm_scorer(backends.screener),
+            screener = Screener(make_harm_scorer(backends.screener, brand.competitors),
                                 Context(brand, policy, by_id, today, campaign.generation.subject_max_chars))
             audit = AuditLog(run.file("audit_log.csv"), run_id, policy.policy_version)
             variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
@@ -100,15 +101,19 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         stage = "explain"
         with run.stage(stage):
             attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")
-            attribution = stages.explain(attributes, exp.metrics, CONTROL, campaign.seed, PII_COLUMNS)
-            run.write_csv("attribution.csv", attribution)
+            explanation = stages.explain(attributes, exp.metrics, CONTROL, campaign.seed, PII_COLUMNS, exp.alpha,
+                                         exp.correction)
+            factors = variant_factors(results, variants, exp.metrics)
+            run.write_csv("attribution.csv", explanation.attribution)
+            run.write_csv("attribute_lifts.csv", explanation.buckets)
+            run.write_csv("variant_factors.csv", factors)
         stage = "report"
         with run.stage(stage):
             facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
                      "variants": variants, "assignments": assignments, "documents": documents,
                      "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
                      "policy_version": policy.policy_version, "seconds": run.seconds, "design": design}
-            title, sections = campaign_report(facts, results, srm, attribution, exp)
+            title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
             markdown = to_markdown(title, sections)
             run.write_text("report.md", markdown)
             run.write_text("report.html", to_html(title, sections))

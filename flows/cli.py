@@ -89,6 +89,35 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_screen(args) -> int:
+    from datetime import date
+    from pathlib import Path
+
+    from config import load_backends, load_settings
+    from flows.campaign import SAMPLE_CONTENT
+    from tasks.content import load_documents
+    from tasks.safety import Screener, make_harm_scorer
+    from tasks.safety.batch import read_messages, screen_rows
+    from tasks.safety.rules import Context
+
+    campaign, policy, brand = load_settings(args.config)
+    backends = load_backends()
+    documents = {d.id: d for d in load_documents(args.content or SAMPLE_CONTENT)}
+    context = Context(brand, policy, documents, date.today(), campaign.generation.subject_max_chars)
+    screener = Screener(make_harm_scorer(backends.screener, brand.competitors), context)
+    source = Path(args.input)
+    verdicts = screen_rows(read_messages(source), screener, args.text_column, args.subject_column, source)
+    out = Path(args.out)
+    if out.suffix.lower() == ".jsonl":
+        verdicts.write_ndjson(out)
+    else:
+        verdicts.write_csv(out)
+    blocked = int((verdicts["decision"] == "block").sum()) if verdicts.height else 0
+    print(f"screened {verdicts.height} messages with {screener.name} + local rules (policy {policy.policy_version}): "
+          f"{verdicts.height - blocked} pass, {blocked} block -> {out}")
+    return 0
+
+
 def cmd_audit_verify(args) -> int:
     from tasks.safety.audit import verify_run
 
@@ -140,6 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--seed", type=int, default=0)
     ana.add_argument("--out", help="output directory (default runs/analysis-<UTC timestamp>)")
     ana.set_defaults(func=cmd_analyze)
+
+    scr = sub.add_parser("screen", help="screen any messages with the configured screener and policy")
+    scr.add_argument("--input", required=True, help="CSV or JSONL, one message per row")
+    scr.add_argument("--out", required=True, help="verdicts as .csv or .jsonl")
+    scr.add_argument("--text-column", default="text")
+    scr.add_argument("--subject-column", default="subject")
+    scr.add_argument("--content", help="approved content that citations refer to (default: bundled sample)")
+    scr.add_argument("--config", help="campaign.yaml whose folder holds policy.yaml and brand.yaml")
+    scr.set_defaults(func=cmd_screen)
 
     val = sub.add_parser("validate", help="run only the customer-data checkpoint")
     val.add_argument("--customers", required=True)

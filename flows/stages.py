@@ -17,7 +17,8 @@ from tasks.errors import InputError, SafetyGateError
 from tasks.experiment.analysis import lift_table, srm_checks
 from tasks.experiment.assign import assign
 from tasks.experiment.simulate import simulate
-from tasks.explain import attribute
+from tasks.explain import Explanation
+from tasks.explain import explain as explain_effects
 from tasks.ingest import load_customers
 from tasks.records import Document, SegmentProfile, Variant
 from tasks.retrieval import Retriever, retrieve_for_segments
@@ -147,8 +148,13 @@ def analyze(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: flo
 
 
 @task(name="explain", cache_policy=NO_CACHE)
-def explain(frame: pl.DataFrame, metrics: list[str], control: str, seed: int, exclude: set[str]) -> pl.DataFrame:
-    return attribute(frame, metrics, control, seed, exclude=exclude)
+def explain(frame: pl.DataFrame, metrics: list[str], control: str, seed: int, exclude: set[str], alpha: float,
+            correction: str) -> Explanation:
+    result = explain_effects(frame, metrics, control, seed, exclude=exclude, alpha=alpha, correction=correction)
+    reliable = sorted({f"{m}/{a}" for (m, a), q in result.qini.items() if q.reliable})
+    get_run_logger().info("effect models fitted on %d of %d rows; reliable drivers for: %s", result.n_fit,
+                          result.n_total, ", ".join(reliable) or "none")
+    return result
 
 
 def publish_report(markdown: str, audit_summary: list[dict] | None = None) -> None:

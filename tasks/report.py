@@ -122,3 +122,23 @@ def bar_chart(items: list[tuple[str, float]], unit: str = "") -> str:
                     f"<rect x='{left}' y='{y}' width='{w:.1f}' height='14' fill='#3b6ea5'/>"
                     f"<text x='{left + w + 4:.1f}' y='{y + 12}' font-size='11'>{v:.4g}{unit}</text>")
     return f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{row_h * len(items) + 10}'>{''.join(rows)}</svg>"
+
+
+def line_chart(curves: list[tuple[str, list[float]]], width: int = 360, height: int = 200) -> str:
+    """Small multiples of a Qini-style curve against the straight line of random targeting."""
+    panels = []
+    for i, (label, ys) in enumerate(curves):
+        if len(ys) < 2:
+            continue
+        lo, hi = min(min(ys), 0.0), max(max(ys), 0.0) or 1.0
+        span = (hi - lo) or 1.0
+        px = lambda k: 10 + k / (len(ys) - 1) * (width - 20)  # noqa: E731
+        py = lambda v: height - 25 - (v - lo) / span * (height - 45)  # noqa: E731
+        path = " ".join(f"{px(k):.1f},{py(v):.1f}" for k, v in enumerate(ys))
+        panels.append(
+            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' style='margin:4px;border:1px solid #eee'>"
+            f"<text x='10' y='14' font-size='12'>{html.escape(label)}</text>"
+            f"<line x1='{px(0):.1f}' y1='{py(ys[0]):.1f}' x2='{px(len(ys) - 1):.1f}' y2='{py(ys[-1]):.1f}' stroke='#999' stroke-dasharray='4'/>"
+            f"<polyline fill='none' stroke='#3b6ea5' stroke-width='2' points='{path}'/>"
+            f"<text x='10' y='{height - 8}' font-size='10'>customers ranked by predicted effect →</text></svg>")
+    return "".join(panels) or "<svg width='10' height='10'></svg>"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from tasks.report import Chart, Section, Table, bar_chart, fmt, forest_chart
+from tasks.explain.report import explanation_sections
+from tasks.report import Chart, Section, Table, fmt, forest_chart
 from tasks.safety.audit import read_rows
 
 SIMULATED = ("> **SIMULATED DATA.** Engagement in this report was simulated from the documented assumptions below; "
@@ -46,8 +47,8 @@ LIFT_HEADERS = ["metric", "arm", "n (t)", "n (c)", "treatment", "control", "abs 
                 "p", "p adj.", "significant", "MDE (80% power)", "note"]
 
 
-def experiment_sections(results: pl.DataFrame, srm: list[dict], attribution: pl.DataFrame, alpha: float,
-                        correction: str) -> list[Section]:
+def experiment_sections(results: pl.DataFrame, srm: list[dict], explanation, alpha: float, correction: str,
+                        factors: pl.DataFrame | None = None) -> list[Section]:
     method = {"holm": "Holm", "bh": "Benjamini–Hochberg"}[correction]
     overall = Section("Results: all customers", srm_blocks(srm) + [
         f"Per metric and arm against control. Relative lift = (treatment − control) / control with a delta-method "
@@ -64,7 +65,8 @@ def experiment_sections(results: pl.DataFrame, srm: list[dict], attribution: pl.
     per_segment = Section("Results by segment", [])
     for s in segments:
         per_segment.blocks += [f"**{s}**", Table(LIFT_HEADERS, lift_rows_for(results, s))]
-    return [overall, cuped_section(results)] + ([per_segment] if segments else []) + [attribution_section(attribution)]
+    return ([overall, cuped_section(results)] + ([per_segment] if segments else [])
+            + explanation_sections(explanation, factors))
 
 
 def cuped_section(results: pl.DataFrame) -> Section:
@@ -99,24 +101,6 @@ def design_section(design: list[dict], target_lift: float, power: float) -> Sect
     return Section("Design power", blocks)
 
 
-def attribution_section(attribution: pl.DataFrame) -> Section:
-    section = Section("What drives the effect", [
-        "Per arm and metric, a T-learner (gradient boosting on treated and on control customers) estimates each "
-        "customer's effect; an attribute's importance is how much the estimated effect moves when that attribute "
-        "is shuffled on held-out customers. Rank 1 = strongest driver."])
-    if attribution.is_empty():
-        section.blocks.append("Not enough customers per arm to fit effect models.")
-        return section
-    top = attribution.filter(pl.col("rank") <= 3).sort("metric", "arm", "rank")
-    rows = [[r["metric"], r["arm"], r["rank"], r["feature"], f"{r['importance']:.4g}"] for r in top.to_dicts()]
-    section.blocks.append(Table(["metric", "arm", "rank", "feature", "importance"], rows))
-    for (metric, arm), g in attribution.filter(pl.col("rank") <= 6).group_by(["metric", "arm"], maintain_order=True):
-        if metric == "opened":
-            section.blocks.append(Chart(bar_chart([(r["feature"], r["importance"]) for r in g.sort("rank").to_dicts()]),
-                                        f"{arm}, {metric}: attribute importance"))
-    return section
-
-
 def truth_section(results: pl.DataFrame, truth: dict) -> Section:
     rows = []
     for r in results.filter(pl.col("segment") == "all").to_dicts():
@@ -145,7 +129,8 @@ def audit_summary(variants, audit_path) -> list[dict]:
     return summary + [{"item": f"rule {k}", "count": v} for k, v in sorted(by_rule.items())]
 
 
-def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], attribution: pl.DataFrame, exp) -> tuple[str, list[Section]]:
+def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], explanation, factors: pl.DataFrame,
+                    exp) -> tuple[str, list[Section]]:
     variants, assignments = facts["variants"], facts["assignments"]
     passed = [v for v in variants if v.status == "passed"]
     arms = assignments.group_by("arm").len().sort("arm")
@@ -177,7 +162,7 @@ def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], attribu
               [[e.strategy, e.metric, e.attribute, f"{e.op} {e.value}", fmt(e.rel_lift, "pct")] for e in sim.effects])])
     timing = Section("Seconds per stage", [Table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in facts["seconds"].items()])])
     power = design_section(facts["design"], exp.target_lift, exp.power)
-    sections = [headline, design, power, screening] + experiment_sections(results, srm, attribution, exp.alpha, exp.correction)
+    sections = [headline, design, power, screening] + experiment_sections(results, srm, explanation, exp.alpha, exp.correction, factors)
     return title, sections + [truth_section(results, facts["truth"]), assumptions, timing]
 
 

@@ -102,7 +102,8 @@ def lift_table(df: pl.DataFrame, metrics: list[str], control: str, alpha: float 
     adjusted = adjust_pvalues([math.nan if r["_error"] else r["p_value"] for r in rows], correction)
     for r, p in zip(rows, adjusted):
         r["p_value_adjusted"] = 1.0 if math.isnan(p) else float(p)
-        r["significant"] = bool(r["p_value_adjusted"] < alpha) and not r["_error"]
+        # Significance is not claimed where the normal approximation behind it does not hold.
+        r["significant"] = bool(r["p_value_adjusted"] < alpha) and not r["_error"] and r["note"] != "few_events"
     if not rows:
         return pl.DataFrame(schema={c: pl.String for c in RESULT_COLUMNS})
     order = {m: i for i, m in enumerate(metrics)}

@@ -61,9 +61,15 @@ def judge(scores: dict[str, int], findings: dict[str, list[str]], policy: Policy
                    reason=reason, **scores)
 
 
-def make_harm_scorer(kind: str) -> HarmScorer:
+def make_harm_scorer(kind: str, competitors: list[str] = ()) -> HarmScorer:
+    """`competitors` feed the service-side blocklist of backends that have one (azure); the local
+    competitor_mention rule blocks them either way."""
     if kind == "local":
         return LocalHarmScorer()
+    if kind == "azure":
+        from tasks.safety.azure import AzureHarmScorer  # lazy: the SDK is only needed for this backend
+
+        return AzureHarmScorer.from_env(competitors=competitors)
     raise ValueError(f"unknown screener {kind!r}")
 
 

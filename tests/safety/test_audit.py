@@ -85,3 +85,11 @@ def test_export_neutralises_formulas(run, tmp_path):
     rewrite(run, rows)
     export(run, tmp_path / "out.csv")
     assert read_rows(tmp_path / "out.csv")[0]["reason"].startswith("'=")
+
+
+def test_inserted_row_is_named(run):
+    rows = read_rows(run / "audit_log.csv")
+    forged = dict(rows[1], variant_id="v9")
+    rewrite(run, [rows[0], rows[1], forged, rows[2]])
+    problems = verify_run(run)
+    assert any(p.startswith("row 3") for p in problems)

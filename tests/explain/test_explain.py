@@ -1,0 +1,109 @@
+"""Explainability on simulated data whose truth we know."""
+import numpy as np
+import polars as pl
+import pytest
+
+from config import Effect, Simulation
+from tasks.experiment.simulate import simulate
+from tasks.explain import explain
+from tasks.explain.buckets import buckets, variant_factors
+from tasks.explain.qini import qini_curve, qini_test
+from tasks.explain.uplift import candidate_features
+
+N = 12000
+
+
+def population(seed=0, n=N):
+    """Independent attributes and narrow baselines, so a planted effect is the main source of heterogeneity."""
+    rng = np.random.default_rng(seed)
+    arm = rng.choice(["control", "treatment_1", "treatment_2"], n)
+    return pl.DataFrame({
+        "customer_id": [f"c{i:06d}" for i in range(n)], "arm": arm, "segment": "all_customers",
+        "variant_id": [{"control": None, "treatment_1": "s.t1.urgency", "treatment_2": "s.t2.loyalty"}[a] for a in arm],
+        "recency_days": rng.integers(0, 200, n).astype(float), "age": rng.integers(18, 80, n).astype(float),
+        "tier": rng.choice(["bronze", "silver", "gold", "platinum"], n),
+        "member": rng.choice([True, False], n), "region": [["n", "s", None][i] for i in rng.integers(0, 3, n)],
+        "frequency": rng.integers(1, 20, n).astype(float), "monetary": rng.gamma(2, 100, n),
+        "historical_open_rate": rng.uniform(0.28, 0.32, n), "historical_click_rate": rng.uniform(0.09, 0.11, n)})
+
+
+PLANTED = Simulation(personalization_lift={}, effects=[
+    Effect(strategy="urgency", metric="opened", attribute="recency_days", op="<=", value=60, rel_lift=0.9),
+    Effect(strategy="loyalty", metric="clicked", attribute="tier", op="in", value=["gold", "platinum"], rel_lift=1.2)])
+STRATEGY = {"s.t1.urgency": "urgency", "s.t2.loyalty": "loyalty"}
+
+
+@pytest.fixture(scope="module")
+def planted():
+    frame = population()
+    outcomes, _ = simulate(frame, STRATEGY, PLANTED, seed=5)
+    data = outcomes.join(frame.drop("arm", "segment"), on="customer_id")
+    return explain(data, ["opened", "clicked"], seed=1, exclude={"variant_id"})
+
+
+def top(expl, metric, arm):
+    a = expl.attribution
+    return a.filter((pl.col("metric") == metric) & (pl.col("arm") == arm) & (pl.col("rank") == 1))["feature"][0]
+
+
+def test_planted_attributes_rank_first_where_planted(planted):
+    assert top(planted, "opened", "treatment_1") == "recency_days"
+    assert top(planted, "clicked", "treatment_2") == "tier"
+
+
+def test_planted_effects_are_reliable(planted):
+    assert planted.qini[("opened", "treatment_1")].reliable
+    assert planted.qini[("clicked", "treatment_2")].reliable
+
+
+def test_targeting_recommendation_has_gain_and_rules(planted):
+    t = planted.targeting
+    assert t["gain_ci_low"] <= t["gain"] <= t["gain_ci_high"] and t["rules"]
+    assert t["best_single_arm"] in {"control", "treatment_1", "treatment_2"}
+
+
+def test_bucket_lifts_find_the_planted_bucket(planted):
+    b = planted.buckets.filter((pl.col("feature") == "tier") & (pl.col("metric") == "clicked") &
+                               (pl.col("arm") == "treatment_2") & pl.col("significant"))
+    assert set(b["bucket"]) & {"gold", "platinum"}
+
+
+def test_no_effect_means_no_reliable_driver():
+    frame = population(seed=2)
+    outcomes, _ = simulate(frame, STRATEGY, Simulation(personalization_lift={}, effects=[]), seed=9)
+    expl = explain(outcomes.join(frame.drop("arm", "segment"), on="customer_id"), ["opened"], seed=1,
+                   exclude={"variant_id"})
+    assert not any(q.reliable for q in expl.qini.values())
+
+
+def test_qini_of_perfect_ranking_beats_random():
+    rng = np.random.default_rng(0)
+    n = 4000
+    treated = rng.random(n) < 0.5
+    lift = rng.random(n) < 0.3
+    y = (rng.random(n) < np.where(treated & lift, 0.6, 0.2)).astype(float)
+    q = qini_test(lift.astype(float) + rng.normal(0, 1e-3, n), y, treated, seed=1)
+    assert q.reliable and q.coefficient > 0
+    assert qini_curve(np.zeros(n), y, treated)[-1] == pytest.approx(y[treated].sum() - y[~treated].sum() * treated.sum() / (~treated).sum())
+
+
+def test_buckets_cover_numbers_categories_and_missing():
+    s = buckets(pl.Series("x", [1.0, 2, 3, 4, 5, 6, 7, 8, None]))
+    assert "(missing)" in s.to_list() and s.n_unique() == 5
+    assert buckets(pl.Series("c", ["a", None, "b"])).to_list() == ["a", "(missing)", "b"]
+
+
+def test_candidate_features_skip_ids_pii_and_constants():
+    df = pl.DataFrame({"customer_id": ["1", "2"], "email": ["a", "b"], "c": [1, 1], "x": [1.0, 2.0], "opened": [0, 1]})
+    assert candidate_features(df, ["opened"]) == ["x"]
+
+
+def test_variant_factors_pool_by_strategy():
+    from tasks.records import Variant
+    v = [Variant(variant_id=f"s{i}.t1.value", segment=f"s{i}", slot=1, strategy="value", subject="20% off",
+                 body="Take 20% off.", citations=["d"], status="passed") for i in range(2)]
+    results = pl.DataFrame({"metric": ["opened"] * 2, "segment": ["s0", "s1"], "arm": ["treatment_1"] * 2,
+                            "rel_lift": [0.1, 0.3], "rel_lift_ci_low": [0.0, 0.2], "rel_lift_ci_high": [0.2, 0.4]})
+    f = variant_factors(results, v, ["opened"])
+    row = f.filter(pl.col("factor") == "strategy").row(0, named=True)
+    assert row["level"] == "value" and row["variants"] == 2 and row["rel_lift"] == pytest.approx(0.2)
