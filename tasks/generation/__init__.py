@@ -47,6 +47,9 @@ def make_generator(kind: str, brand: Brand, subject_max_chars: int):
     if kind == "local":
         from tasks.generation.local import LocalGenerator
         return LocalGenerator(brand, subject_max_chars)
+    if kind in ("openai", "azure-openai"):
+        from tasks.generation.openai import OpenAIGenerator  # lazy: the SDK loads only when chosen
+        return OpenAIGenerator.from_env(kind, brand, subject_max_chars)
     raise ValueError(f"unknown generator {kind!r}")
 
 
