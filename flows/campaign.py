@@ -47,6 +47,14 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
     campaign, policy, brand = load_settings(config, {k: v for k, v in overrides.items() if v is not None})
     backends = load_backends()
     customers, content = str(customers or SAMPLE_CUSTOMERS), str(content or SAMPLE_CONTENT)
+    # Content and every backend first: a wrong setting or a missing key stops the run before any work.
+    today = date.today()
+    documents = load_documents(content)
+    by_id = {d.id: d for d in documents}
+    subject_max = campaign.generation.subject_max_chars
+    retriever = make_retriever(backends.retriever, documents)
+    generator = make_generator(backends.generator, brand, subject_max, policy)
+    screener = Screener(make_harm_scorer(backends.screener, brand.competitors), Context(brand, policy, by_id, today, subject_max))
     run = RunDir(out or default_run_dir(campaign.name))
     run_id = run.path.name
     stage = "ingest"
@@ -60,15 +68,9 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed)
         stage = "retrieve"
         with run.stage(stage):
-            today = date.today()
-            documents = load_documents(content)
-            by_id = {d.id: d for d in documents}
-            hits = stages.retrieve(make_retriever(backends.retriever, documents), profiles, campaign.retrieval.top_k, today)
+            hits = stages.retrieve(retriever, profiles, campaign.retrieval.top_k, today)
         stage = "generate+screen"
         with run.stage(stage):
-            generator = make_generator(backends.generator, brand, campaign.generation.subject_max_chars)
-            screener = Screener(make_harm_scorer(backends.screener, brand.competitors),
-                                Context(brand, policy, by_id, today, campaign.generation.subject_max_chars))
             audit = AuditLog(run.file("audit_log.csv"), run_id, policy.policy_version)
             variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
             run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
@@ -120,6 +122,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             stages.publish_report(markdown, audit_summary(variants, run.file("audit_log.csv")))
         manifest = build_manifest(run, run_id, campaign, policy, backends, customers, transactions, content,
                                   config, audit, truth, df, assignments, variants, design)
+        if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
+            manifest["generation_usage"] = generator.usage_report()
         run.write_json("manifest.json", manifest)
     except BaseException as e:
         run.fail(stage, e)

@@ -194,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("run_dir")
     exp.add_argument("--out", required=True)
     exp.set_defaults(func=cmd_audit_export)
+    from flows.content import add_parser as add_content_parser  # light module: `cpo content index`
+
+    add_content_parser(sub)
     return p
 
 

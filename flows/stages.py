@@ -13,7 +13,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks.checkpoints import run_checkpoint
-from tasks.errors import InputError, SafetyGateError
+from tasks.errors import CpoError, InputError, SafetyGateError
 from tasks.experiment.analysis import lift_table, srm_checks
 from tasks.experiment.assign import assign
 from tasks.experiment.simulate import simulate
@@ -26,11 +26,12 @@ from tasks.safety import Screener, message_of
 from tasks.safety.audit import AuditLog
 from tasks.segmentation import make_segmenter, profile_segments
 
-def _not_input_error(task, task_run, state) -> bool:
-    """Retry only failures that can go away: never bad input or a safety-gate stop."""
+def _transient(task, task_run, state) -> bool:
+    """Retry only failures that can go away: never bad input, a safety-gate stop, or a backend that already
+    spent its own bounded retries (CpoError subclasses carry their exit code)."""
     try:
         state.result()
-    except (InputError, SafetyGateError):
+    except CpoError:
         return False
     except Exception:  # noqa: BLE001 - any other failure may be transient
         return True
@@ -61,12 +62,12 @@ def segment(df: pl.DataFrame, method: str, k_range, min_share: float, seed: int)
     return out, profiles
 
 
-@task(name="retrieve", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error)
+@task(name="retrieve", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
 def retrieve(retriever: Retriever, profiles: list[SegmentProfile], top_k: int, today: date):
     return retrieve_for_segments(retriever, profiles, top_k, today)
 
 
-@task(name="generate", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_not_input_error)
+@task(name="generate", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient)
 def generate(generator, profile: SegmentProfile, documents: list[Document], slots: dict[int, tuple[str, int]],
              avoid: dict[int, set[str]], spare: list[str]) -> list[Variant]:
     """Variants for one segment: `slots` maps slot -> (strategy, attempt). Slots try not to share a lead
@@ -94,7 +95,7 @@ def write_variant(generator, profile, documents, strategy, slot, attempt, avoid,
     return None
 
 
-@task(name="screen", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_not_input_error)
+@task(name="screen", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient)
 def screen(screener: Screener, variants: list[Variant], audit: AuditLog) -> list[Variant]:
     """Screen each variant and append its decision to the audit log before the next; a variant already
     decided (a retried task or a resumed run) keeps its recorded decision and adds no row."""

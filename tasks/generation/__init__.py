@@ -43,13 +43,14 @@ def render(text: str, customer: dict) -> str:
     return MERGE_FIELD.sub(fill, text)
 
 
-def make_generator(kind: str, brand: Brand, subject_max_chars: int):
+def make_generator(kind: str, brand: Brand, subject_max_chars: int, policy=None):
+    """`policy` (the run's screening policy) lets a model-backed generator pre-check drafts with it."""
     if kind == "local":
         from tasks.generation.local import LocalGenerator
         return LocalGenerator(brand, subject_max_chars)
     if kind in ("openai", "azure-openai"):
         from tasks.generation.openai import OpenAIGenerator  # lazy: the SDK loads only when chosen
-        return OpenAIGenerator.from_env(kind, brand, subject_max_chars)
+        return OpenAIGenerator.from_env(kind, brand, subject_max_chars, policy=policy)
     raise ValueError(f"unknown generator {kind!r}")
 
 
