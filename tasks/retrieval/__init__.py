@@ -42,4 +42,7 @@ def make_retriever(kind: str, documents: list[Document]) -> Retriever:
     if kind == "local":
         from tasks.retrieval.local import LocalRetriever
         return LocalRetriever(documents)
+    if kind == "azure-search":
+        from tasks.retrieval.azure_search import AzureSearchRetriever
+        return AzureSearchRetriever.from_env(documents=documents)
     raise ValueError(f"unknown retriever {kind!r}")
