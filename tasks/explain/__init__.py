@@ -16,7 +16,7 @@ from tasks.experiment.assign import CONTROL
 from tasks.explain.buckets import bucket_lifts
 from tasks.explain.qini import QiniResult, qini_test
 from tasks.explain.targeting import describe_policy, targeting_gain
-from tasks.explain.uplift import candidate_features, feature_matrix, fit_uplift
+from tasks.explain.uplift import candidate_features, feature_matrix, fit_uplift, outcome_residuals
 from tasks.threads import single_threaded
 
 METHOD = "r_learner_crossfit_permutation"
@@ -58,14 +58,18 @@ def explain(frame: pl.DataFrame, metrics: list[str], control: str = CONTROL, see
 
 def attribution_rows(frame, x, categorical, features, arms, metrics, control, seed) -> tuple[list[dict], dict]:
     rows, qini = [], {}
-    for arm in sorted(set(arms) - {control}):
-        for metric in metrics:
-            y = frame[metric].cast(pl.Float64).to_numpy()
-            ok = ((arms == arm) | (arms == control)) & ~np.isnan(y)
+    fold = np.random.default_rng([seed, 0]).integers(0, 2, len(arms))  # its own stream, not the data's
+    for metric in metrics:
+        y = frame[metric].cast(pl.Float64).to_numpy()
+        known = ~np.isnan(y)
+        residual = np.full(len(y), np.nan)
+        residual[known] = outcome_residuals(x[known], y[known], fold[known], categorical, seed)
+        for arm in sorted(set(arms) - {control}):
+            ok = ((arms == arm) | (arms == control)) & known
             treated = arms[ok] == arm
             if treated.sum() < MIN_PER_ARM or (~treated).sum() < MIN_PER_ARM:
                 continue
-            fit = fit_uplift(x[ok], y[ok], treated, categorical, seed)
+            fit = fit_uplift(x[ok], residual[ok], treated, fold[ok], categorical, seed)
             q = qini_test(fit.tau, y[ok], treated, seed)
             qini[(metric, arm)] = q
             for rank, j in enumerate(np.argsort(-fit.importance), 1):

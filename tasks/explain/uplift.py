@@ -71,20 +71,27 @@ class UpliftFit:
     fold: np.ndarray         # fold of each row
 
 
-def fit_uplift(x: np.ndarray, y: np.ndarray, treated: np.ndarray, categorical: np.ndarray, seed: int) -> UpliftFit:
-    rng = np.random.default_rng([seed, 1])  # its own stream: folds must not echo how the data were drawn
-    fold = rng.integers(0, 2, len(y))
-    e = treated.mean()
+def outcome_residuals(x: np.ndarray, y: np.ndarray, fold: np.ndarray, categorical: np.ndarray, seed: int) -> np.ndarray:
+    """Y - m(x) with m fitted on the other fold. One m per metric serves every arm: it is fitted on all arms,
+    which the R-learner tolerates (its effect estimate is first-order insensitive to errors in m)."""
     residual = np.zeros(len(y))
-    for k in (0, 1):  # out-of-fold outcome model
+    for k in (0, 1):
         m = model(categorical, seed).fit(x[fold != k], y[fold != k])
         residual[fold == k] = y[fold == k] - m.predict(x[fold == k])
-    w = treated - e
-    target, weight = residual / w, w**2
-    tau, importance = np.zeros(len(y)), np.zeros(x.shape[1])
+    return residual
+
+
+def fit_uplift(x: np.ndarray, residual: np.ndarray, treated: np.ndarray, fold: np.ndarray, categorical: np.ndarray,
+               seed: int) -> UpliftFit:
+    """The effect model on (Y - m(x)) / (T - e). With randomized arms e is a constant near 1/2, so the
+    R-learner weights (T - e)^2 are nearly equal and are left out (sample weights make sklearn's binning
+    take a slow weighted-percentile path)."""
+    rng = np.random.default_rng([seed, 1])  # its own stream: permutations must not echo how the data were drawn
+    target = residual / (treated - treated.mean())
+    tau, importance = np.zeros(len(residual)), np.zeros(x.shape[1])
     for k in (0, 1):
         train, test = fold != k, fold == k
-        g = effect_model(categorical, seed, int(train.sum())).fit(x[train], target[train], sample_weight=weight[train])
+        g = effect_model(categorical, seed, int(train.sum())).fit(x[train], target[train])
         held = x[test]
         tau[test] = g.predict(held)
         for j in range(x.shape[1]):
