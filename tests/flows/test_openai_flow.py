@@ -51,3 +51,30 @@ def test_missing_key_is_an_input_error_before_any_work(monkeypatch, tmp_path, ca
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert main(["run", "--out", str(tmp_path / "run")]) == 2
     assert "OPENAI_API_KEY" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_all_three_cloud_backends_together(fake, tmp_path, monkeypatch, documents):
+    """Generation (OpenAI-compatible), retrieval (Azure AI Search) and screening (Azure AI Content Safety),
+    each against its local fake, in one run."""
+    from flows.content import cmd_content_index
+    from tests.conftest import SAMPLE
+    from tests.fakes.content_safety import FakeContentSafety
+    from tests.fakes.search_server import FakeSearchService
+
+    with FakeSearchService(api_key="search-key-123") as search, FakeContentSafety(key="cs-key-456") as safety:
+        for name, value in {"CPO_RETRIEVER": "azure-search", "AZURE_SEARCH_ENDPOINT": search.endpoint,
+                            "AZURE_SEARCH_API_KEY": "search-key-123", "AZURE_SEARCH_INDEX": "cpo",
+                            "CPO_SCREENER": "azure", "AZURE_CONTENT_SAFETY_ENDPOINT": safety.url,
+                            "AZURE_CONTENT_SAFETY_KEY": "cs-key-456"}.items():
+            monkeypatch.setenv(name, value)
+        assert cmd_content_index(type("Args", (), {"content": str(SAMPLE / "content")})()) == 0
+        run = tmp_path / "run"
+        assert main(["run", "--out", str(run)]) == 0
+        assert search.ops("docs:search") and safety.requests and fake.requests
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["backends"] == {"generator": "openai", "retriever": "azure-search", "screener": "azure"}
+    audit = pl.read_csv(run / "audit_log.csv")
+    assert set(audit["screener"]) == {"azure"}
+    assert main(["audit", "verify", str(run)]) == 0
+    everything = "".join(p.read_text(errors="ignore") for p in run.iterdir() if p.is_file())
+    assert not any(k in everything for k in (KEY, "search-key-123", "cs-key-456"))
