@@ -10,7 +10,6 @@ from datetime import date, datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-import polars as pl
 from prefect import flow
 
 from config import PROJECT_DIR, load_backends, load_settings

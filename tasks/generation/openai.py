@@ -39,7 +39,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -47,6 +46,7 @@ import openai
 from pydantic import BaseModel, Field, ValidationError
 
 from config import CONFIG_DIR, PROJECT_DIR, Brand, Policy, load_policy
+from tasks.retry import retry_after
 from tasks.errors import CpoError, InputError
 from tasks.generation import footer, variant_id
 from tasks.generation.local import LocalGenerator, load_strategies, sentences
@@ -513,7 +513,7 @@ class OpenAIGenerator:
         if status not in RETRYABLE and status < 500:
             raise GenerationServiceError(f"{self.name}: {self._where()} answered HTTP {status}{_code(e)}: "
                                          f"{self._redact(getattr(e, 'message', ''))}") from None
-        after = _retry_after(e.response.headers)
+        after = retry_after(e.response.headers)
         if after is not None and after > MAX_RETRY_AFTER:
             raise GenerationServiceError(f"{self.name}: {self._where()} asks to wait {after:.0f} s (HTTP {status}"
                                          f"{_code(e)}); quota exhausted?") from None
@@ -533,27 +533,6 @@ class OpenAIGenerator:
 def _code(e: openai.APIStatusError) -> str:
     code = getattr(e, "code", None)
     return f" ({code})" if code else ""
-
-
-def _retry_after(headers) -> float | None:
-    """Retry-After as seconds: retry-after-ms, then seconds, then an HTTP date."""
-    if headers is None:
-        return None
-    if headers.get("retry-after-ms"):
-        try:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def _backoff(base: float, n: int) -> float:

@@ -16,10 +16,10 @@ import base64
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timezone
-from email.utils import parsedate_to_datetime
+from datetime import date
 from typing import Any, TypeVar
 
+from tasks.retry import retry_after
 from tasks.errors import CpoError, InputError
 from tasks.records import Document
 from tasks.retrieval import Hit
@@ -128,22 +128,6 @@ class _Caller:
 def malformed(settings: SearchSettings, what: str, detail: str) -> SearchUnavailable:
     return SearchUnavailable(f"Azure AI Search at {settings.endpoint} sent a reply to the {what} that is not "
                              f"valid search JSON ({detail}); is AZURE_SEARCH_ENDPOINT a search service?")
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the service asked us to wait: retry-after-ms, x-ms-retry-after-ms, or Retry-After (seconds or date)."""
-    for name, scale in (("retry-after-ms", 1000), ("x-ms-retry-after-ms", 1000), ("Retry-After", 1)):
-        value = headers.get(name)
-        if not value:
-            continue
-        try:
-            return max(0.0, float(value) / scale)
-        except ValueError:
-            try:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
-            except (TypeError, ValueError):
-                continue
-    return None
 
 
 # --- filters: the OData form of Document.usable_on and audience_fits ---------------------------------

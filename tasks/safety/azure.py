@@ -22,9 +22,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 
+from tasks.retry import retry_after
 from tasks.errors import InputError, ScreenerUnavailable
 from tasks.records import HARM_CATEGORIES
 
@@ -184,7 +183,7 @@ def classify(err: Exception) -> _Failure:
 
     status = getattr(err, "status_code", None)
     if isinstance(err, HttpResponseError) and status in RETRYABLE_STATUS:
-        return _Failure(f"HTTP {status}", True, retry_after_seconds(err.response.headers if err.response else {}))
+        return _Failure(f"HTTP {status}", True, retry_after(err.response.headers if err.response else {}))
     if isinstance(err, (ServiceRequestError, ServiceResponseError)):  # refused, reset, timed out
         return _Failure(f"{type(err).__name__} (no reply)", True)
     if isinstance(err, DecodeError) or isinstance(err, (ValueError, TypeError, KeyError, DeserializationError)):
@@ -197,22 +196,6 @@ def classify(err: Exception) -> _Failure:
     if isinstance(err, AzureError):
         return _Failure(type(err).__name__, False)
     raise err
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The server's requested wait: retry-after-ms / x-ms-retry-after-ms, else Retry-After (seconds or a date)."""
-    for header, scale in (("retry-after-ms", 1e-3), ("x-ms-retry-after-ms", 1e-3), ("Retry-After", 1.0)):
-        value = (headers.get(header) or "").strip()
-        if not value:
-            continue
-        try:
-            return max(0.0, float(value) * scale)
-        except ValueError:
-            try:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
-            except (TypeError, ValueError):
-                continue
-    return None
 
 
 def parse_analysis(result) -> tuple[dict[str, int], list[str]]:
