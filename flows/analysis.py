@@ -21,9 +21,8 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
                   out: str | None = None, weights: str | None = None, covariates: dict[str, str] | None = None,
                   alpha: float = 0.05, correction: str = "holm", seed: int = 0) -> dict:
     run = RunDir(out or default_run_dir("analysis"))
-    stage = "read"
     try:
-        with run.stage(stage):
+        with run.stage("read"):
             source = Path(outcomes)
             df = read_outcomes(source)
             control, metrics = resolve(df, source, arm_column, control, metrics, segment_column)
@@ -32,20 +31,17 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
                 df = df.with_columns(pl.col("customer_id").cast(pl.String)).join(attrs, on="customer_id", how="left")
             intended = parse_weights(weights)
             by_segment = {"all": intended} if intended else None
-        stage = "analyze"
-        with run.stage(stage):
+        with run.stage("analyze"):
             results, srm = stages.analyze(df, metrics, control, alpha, correction, by_segment,
                                           segment=segment_column, arm=arm_column, covariates=covariates)
             run.write_csv("results.csv", results)
-        stage = "explain"
-        with run.stage(stage):
+        with run.stage("explain"):
             frame = df.rename({arm_column: "arm"}) if arm_column != "arm" else df
             ids = {c for c in frame.columns if is_id(c)}
             explanation = stages.explain(frame, metrics, control, seed, ids, alpha, correction)
             run.write_csv("attribution.csv", explanation.attribution)
             run.write_csv("attribute_lifts.csv", explanation.buckets)
-        stage = "report"
-        with run.stage(stage):
+        with run.stage("report"):
             title = f"Experiment report — {source.name}"
             intro = Section("Data", [
                 f"{df.height} rows from {source} (observed outcomes, not simulated); arms in '{arm_column}' with "
@@ -65,6 +61,6 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
                     "seed": seed, "rows": df.height, "srm": srm, "seconds": run.seconds, "versions": versions()}
         run.write_json("manifest.json", manifest)
     except BaseException as e:
-        run.fail(stage, e)
+        run.fail(e)
         raise
     return {"run_dir": str(run.path), "results": results, "srm": srm, "manifest": manifest}

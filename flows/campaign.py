@@ -56,28 +56,23 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
     screener = Screener(make_harm_scorer(backends.screener, brand.competitors), Context(brand, policy, by_id, today, subject_max))
     run = RunDir(out or default_run_dir(campaign.name))
     run_id = run.path.name
-    stage = "ingest"
     try:
-        with run.stage(stage):
+        with run.stage("ingest"):
             df = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})})
             stages.validate_customers(df, customers)
-        stage = "segment"
-        with run.stage(stage):
+        with run.stage("segment"):
             seg = campaign.segmentation
             df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed)
-        stage = "retrieve"
-        with run.stage(stage):
+        with run.stage("retrieve"):
             hits = stages.retrieve(retriever, profiles, campaign.retrieval.top_k, today)
-        stage = "generate+screen"
-        with run.stage(stage):
+        with run.stage("generate+screen"):
             audit = AuditLog(run.file("audit_log.csv"), run_id, policy.policy_version)
             variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
             run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
             stages.validate_screening(variants, audit)
             passed = passed_by_segment(variants, [p.name for p in profiles],
                                        campaign.experiment.min_passed_variants_per_segment)
-        stage = "assign"
-        with run.stage(stage):
+        with run.stage("assign"):
             exp = campaign.experiment
             assignments, weights = stages.assign_arms(df, passed, exp.control_weight, campaign.seed, campaign.name,
                                                       exp.holdout_weight, exp.treatment_weights)
@@ -87,20 +82,17 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             baselines = expected_baselines(frame, sim.default_open_rate, sim.default_click_given_open,
                                            sim.convert_given_click)
             design = design_power(assignments, baselines, exp.alpha, exp.power, exp.target_lift)
-        stage = "engage"
-        with run.stage(stage):
+        with run.stage("engage"):
             strategy_of = {v.variant_id: v.strategy for v in variants}
             outcomes, truth = stages.simulate_engagement(frame, strategy_of, campaign.simulation, campaign.seed)
             run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
-        stage = "analyze"
-        with run.stage(stage):
+        with run.stage("analyze"):
             covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
             measured = outcomes.join(df.select("customer_id", *set(covariates.values())), on="customer_id", how="left")
             results, srm = stages.analyze(measured, exp.metrics, CONTROL, exp.alpha, exp.correction, weights,
                                           covariates=covariates)
             run.write_csv("results.csv", results)
-        stage = "explain"
-        with run.stage(stage):
+        with run.stage("explain"):
             attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")
             explanation = stages.explain(attributes, exp.metrics, CONTROL, campaign.seed, PII_COLUMNS, exp.alpha,
                                          exp.correction)
@@ -108,8 +100,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             run.write_csv("attribution.csv", explanation.attribution)
             run.write_csv("attribute_lifts.csv", explanation.buckets)
             run.write_csv("variant_factors.csv", factors)
-        stage = "report"
-        with run.stage(stage):
+        with run.stage("report"):
             facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
                      "variants": variants, "assignments": assignments, "documents": documents,
                      "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
@@ -125,7 +116,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             manifest["generation_usage"] = generator.usage_report()
         run.write_json("manifest.json", manifest)
     except BaseException as e:
-        run.fail(stage, e)
+        run.fail(e)
         raise
     return {"run_dir": str(run.path), "results": results, "srm": srm, "variants": variants,
             "manifest": manifest}

@@ -44,6 +44,12 @@ def print_summary(result: dict) -> None:
     passed = sum(v.status == "passed" for v in variants)
     print(f"Variants: {passed}/{len(variants)} passed screening ({passed / max(1, len(variants)):.1%})")
     print_lifts(result, "SIMULATED engagement")
+    design = result["manifest"]["design"]
+    blind = [d for d in design["arms"] if d["detectable"] is False]
+    if blind:
+        smallest = min(d["mde_rel"] for d in blind)
+        print(f"  NOTE: this design cannot detect a {design['target_lift']:.0%} lift in {len(blind)} of "
+              f"{len(design['arms'])} arm x metric comparisons (smallest detectable: {smallest:.0%}); see the report.")
 
 
 def print_lifts(result: dict, what: str) -> None:
@@ -57,7 +63,8 @@ def print_lifts(result: dict, what: str) -> None:
     for r in overall.to_dicts():
         print(f"  {r['metric']:<10} {r['arm']:<12} {fmt(r['rel_lift'], 'pct'):>8}  "
               f"95% CI [{fmt(r['rel_lift_ci_low'], 'pct')}, {fmt(r['rel_lift_ci_high'], 'pct')}]  "
-              f"p_adj {fmt(r['p_value_adjusted'], 'p')}{'  *' if r['significant'] else ''}")
+              f"p_adj {fmt(r['p_value_adjusted'], 'p')}{'  *' if r['significant'] else ''}"
+              f"{'  (few events)' if r['note'] == 'few_events' else ''}")
     for check in result["srm"]:
         if check["mismatch"]:
             print(f"  WARNING: sample-ratio mismatch in {check['segment']} (p={check['p_value']:.2g})")

@@ -32,6 +32,7 @@ class RunDir:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.seconds: dict[str, float] = {}
+        self.current = "start"  # the stage running now, named in run_status.json if it fails
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -59,12 +60,12 @@ class RunDir:
     @contextmanager
     def stage(self, name: str):
         """Time a stage; the seconds go into the manifest."""
-        start = time.perf_counter()
+        start, self.current = time.perf_counter(), name
         try:
             yield
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
 
-    def fail(self, stage: str, error: BaseException) -> None:
-        self.write_json("run_status.json", {"status": "failed", "stage": stage, "error_type": type(error).__name__,
-                                            "error": str(error)})
+    def fail(self, error: BaseException) -> None:
+        self.write_json("run_status.json", {"status": "failed", "stage": self.current,
+                                            "error_type": type(error).__name__, "error": str(error)})
