@@ -18,19 +18,55 @@ EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 PHONE = re.compile(r"(?<!\d)(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\d)")
 SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\[(?:insert|name|first ?name|product|company|x+|tbd)[^\]]*\]|<[A-Z_]{3,}>|%%\w+%%"
-                         r"|\bX{2,}%|\$X{2,}|\bTBD\b|lorem ipsum", re.I)
-MERGE = re.compile(r"\{(\w*)\}")
+PHONE_BARE = re.compile(r"\b(?:call|text|phone|tel|mobile|cell|sms|whatsapp|dial|ring|reach|on)\b[^\d\n]{0,15}"
+                        r"(\+?1?\d{10})(?!\d)", re.I)
+PHONE_INTL = re.compile(r"(?<![\w+])\+(?!1[ .-]?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\d)")
+BIRTH_DATE = re.compile(r"\b(?:dob|d\.o\.b\.|date of birth|born on)\b[:\s]*\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}", re.I)
+# a bracketed slot naming what should go in it ("[First Name]", "[INSERT DISCOUNT]", "[Customer Name]"); a markdown
+# link "[Product details](https://...)" is not one
+PLACEHOLDER = re.compile(
+    r"\{\{.*?\}\}|\[[^\]\n]{0,40}?\b(?:insert|name|first ?name|last ?name|product|company|discount|amount|date|link|url|"
+    r"city|price|code|placeholder|tbd|cta|offer|x{2,}|recipient|customer|user|email|phone|address|store|location|brand|"
+    r"title|image|logo|button|headline|number|percent|deadline)\b[^\]\n]{0,40}\](?!\()|"
+    r"\b(?:dear|hi|hello|hey)\s+\[[^\]\n]{1,30}\](?!\()|<[A-Z_]{3,}>|%%\w+%%|"
+    r"(?<![\w%])%[A-Z][A-Z0-9_]{2,}%(?![\w%])|\*\|[A-Z0-9_:]+\|\*|\bX{2,}%|\$X{2,}|\bTBD\b|lorem ipsum", re.I)
+MERGE = re.compile(r"\{\s*(\w*)\s*\}")
 FAKE_THREAD = re.compile(r"^\s*(?:re|fw|fwd)\s*:", re.I)
-URGENCY = re.compile(r"\b(?:urgent|last chance|final (?:notice|hours?)|ends? (?:today|tonight|soon)|act now|hurry|"
-                     r"only today|expires?|expiring|ends?|until|before|deadline|limited time)\b", re.I)
-DEADLINE_IN_SOURCE = re.compile(r"\b(?:ends?|until|through|expires?|before|limited|last day|deadline)\b|"
-                                r"(?:January|February|March|April|May|June|July|August|September|October|"
-                                r"November|December) \d", re.I)
-INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]")
-ECHO = re.compile(r"ignore (?:all |any )?(?:previous|prior|above) instructions|as an ai (?:language )?model|"
-                  r"system prompt|<\|im_(?:start|end)\|>|you are (?:chatgpt|an ai assistant)|"
-                  r"disregard (?:the|your) (?:rules|instructions)", re.I)
+MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+         r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+# a claim of time pressure or scarcity in a subject line ("before winter", "until spring" are not)
+URGENCY = re.compile(
+    rf"\b(?:urgent|last chance|last call|final (?:notice|hours?|call|days?|chance)|last day|act (?:now|fast)|hurry|"
+    rf"today only|only today|(?:only )?\d+ hours? (?:left|only|to go)|hours? left|expir(?:es|ing)|deadline|limited[- ]time|"
+    rf"before (?:it'?s|they'?re) gone|while (?:supplies|stocks?) last|(?:don'?t|do not) miss (?:out|it)|going fast|"
+    rf"almost gone|selling out|now or never|until midnight|ends? (?:today|tonight|tomorrow|soon|at midnight|"
+    rf"this (?:week(?:end)?|month)|(?:on )?{WEEKDAY}|in \d+|{MONTH}\b|\d))\b", re.I)
+# a dated or bounded offer in the cited source ("ends December 31, 2029", "valid for 30 days"); "never expire" is not
+DEADLINE_IN_SOURCE = re.compile(
+    rf"\b{MONTH} \d{{1,2}}\b|\b\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b|\b(?:ends?|until|through|expires?|before|by) "
+    rf"(?:the end of|midnight|tonight|today|tomorrow|{WEEKDAY})\b|\blimited[- ]time\b|\bwhile supplies last\b|"
+    rf"\blast day\b|\bdeadline\b|\b(?:valid|good) (?:for|until|through) \d", re.I)
+INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad\u034f\u115f\u1160\u17b4"
+                       "\u17b5\u180e\u3164\uffa0\ufff9-\ufffb\U000e0000-\U000e007f]")
+FULLWIDTH = re.compile("[\uff01-\uff5e]")
+# Cyrillic and Greek letters drawn like Latin ones: a word made only of them passes for English
+CONFUSABLE = set("\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0430\u0435\u043e\u0440\u0441"
+                 "\u0443\u0445\u0456\u0458\u0455\u0501\u051b\u051d\u0405\u0406\u0408\u0391\u0392\u0395\u0396\u0397"
+                 "\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7\u03bf")
+ECHO = re.compile(
+    r"\b(?:ignore|disregard|forget) (?:all |any |the |your )?(?:previous |prior |above |earlier |preceding )?"
+    r"(?:instructions|prompts?|rules|guidelines)\b|\bas an ai\b|\bas a (?:large )?language model\b|system prompt|"
+    r"<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>|\[/?inst\]|###\s*(?:instruction|response|system)|"
+    r"\byou are (?:chatgpt|claude|gpt-?\d?|an? (?:helpful |friendly |expert |professional )?(?:[\w-]+ )?(?:assistant|"
+    r"copywriter|ai|language model|chatbot))\b|\bi(?:'m| am) (?:just )?an? (?:ai|language model|large language model)\b|"
+    r"\bi(?:'m| am) sorry,? but i (?:can(?:'|no)t|am unable to|won'?t)\b|\bi can(?:'|no)t (?:help|assist) with (?:that|"
+    r"this)\b|\b(?:sure|certainly|of course|absolutely)[!,.]? (?:here(?:'s| is| are)|i(?:'d| would) be happy to)\b|"
+    r"\bhere(?: is|'s| are) (?:the|a|an|your|some)\b[^.\n]{0,40}?\b(?:email|e-mail|subject lines?|preheaders?|drafts?|"
+    r"variants?|rewrites?|(?:marketing|email|ad) copy|versions? of (?:the|your) (?:email|message))\b(?! (?:address|list))|"
+    r"^\s*(?:subject(?: line)?|preheader|body|cta|call to action)\s*:|\[(?:note|notes|editor'?s note|internal note|todo|"
+    r"to do|comment|draft)\s*:|\b(?:this|the above|the following) (?:version|draft|variant|rewrite) (?:uses|is|has|keeps|"
+    r"focuses)\b|\bas (?:you )?requested\b[^.\n]{0,40}\b(?:tone|version|draft|length|word count)\b", re.I | re.M)
 
 
 @dataclass
@@ -69,15 +105,39 @@ def _squash(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
+UNSUB_LINK = re.compile(r"(?:https?://|www\.)\S*(?:unsub|opt-?out|optout|preferences|email-settings)\S*", re.I)
+UNSUB_PHRASE = re.compile(r"unsubscribe|opt[- ]?out|manage (?:your )?(?:email )?preferences|stop receiving", re.I)
+LINK = re.compile(r"https?://\S+|www\.\S+|mailto:\S+", re.I)
+
+
+def _has_unsubscribe_link(body: str) -> bool:
+    """A link that is itself an unsubscribe link, or an unsubscribe phrase with a link after it on its line (or on
+    the next line when the phrase ends its line: "Unsubscribe here:\nhttps://...")."""
+    if UNSUB_LINK.search(body):
+        return True
+    lines = body.splitlines()
+    for i, line in enumerate(lines):
+        for phrase in UNSUB_PHRASE.finditer(line):
+            rest = line[phrase.end():]
+            if LINK.search(rest):
+                return True
+            if re.fullmatch(r"[\w ]{0,20}[:\-]?\s*", rest) and i + 1 < len(lines) and LINK.match(lines[i + 1].strip()):
+                return True
+    return False
+
+
 def missing_unsubscribe(m: Message, ctx: Context) -> list[str]:
-    body = m.body.lower()
-    if "unsubscribe" not in body or not (URL.search(m.body) or "mailto:" in body):
-        return ["the body has no unsubscribe link"]
-    return []
+    return [] if _has_unsubscribe_link(m.body) else ["the body has no unsubscribe link"]
+
+
+def _words(text: str) -> str:
+    """Lowercase words only: "Harbor & Pine Outfitters\n1200 Alder Street" -> "harbor and pine outfitters 1200 ..."."""
+    return " ".join(re.findall(r"[^\W_]+", text.lower().replace("&", " and ")))
 
 
 def missing_postal_address(m: Message, ctx: Context) -> list[str]:
-    return [] if _squash(ctx.brand.postal_address) in _squash(m.body) else ["the body lacks the brand's postal address"]
+    found = f" {_words(ctx.brand.postal_address)} " in f" {_words(m.body)} "
+    return [] if found else ["the body lacks the brand's postal address"]
 
 
 def deceptive_subject(m: Message, ctx: Context) -> list[str]:
@@ -90,22 +150,50 @@ def deceptive_subject(m: Message, ctx: Context) -> list[str]:
     return found
 
 
+def _claim_pattern(term: str) -> re.Pattern:
+    """"risk-free" also matches "risk free", "lowest price" also "lowest prices", "cure" also "cures"/"cured"."""
+    words = [re.escape(w) for w in re.split(r"[\s-]+", term.strip().lower()) if w]
+    tail = r"(?:s|es|d|ed)?" if term[-1:].isalpha() else ""
+    return re.compile(r"(?<!\w)" + r"[\s-]*".join(words) + tail + r"(?!\w)", re.I)
+
+
 def unsupported_claim(m: Message, ctx: Context) -> list[str]:
-    sources = " ".join(d.text.lower() for d in ctx.cited(m))
-    text = m.text.lower()
+    sources = " ".join(d.text for d in ctx.cited(m))
     return [f"claim {term!r} not supported by a cited document" for term in ctx.policy.claim_terms
-            if re.search(rf"(?<!\w){re.escape(term.lower())}(?!\w)", text) and term.lower() not in sources]
+            if (rx := _claim_pattern(term)).search(m.text) and not rx.search(sources)]
 
 
 def _norm(n: str) -> str:
-    return n.replace(",", "").replace("$", "").rstrip("%")
+    n = n.replace(",", "").replace("$", "").rstrip("%")
+    return n.rstrip("0").rstrip(".") if "." in n else n
+
+
+def _numbers(text: str) -> list[tuple[str, str, str]]:
+    """(as written, value, unit) for each number; unit is "%", "$" or "" (a bare number)."""
+    found = []
+    for mt in NUMBER.finditer(text):
+        raw, after = mt.group(0), text[mt.end():mt.end() + 12].lower()
+        unit = "%" if raw.endswith("%") or re.match(r"\s?(?:percent|per cent)\b", after) else \
+            "$" if raw.startswith("$") or re.match(r"\s?dollars?\b", after) else ""
+        found.append((raw, _norm(raw), unit))
+    return found
+
+
+def _strip_contacts(text: str) -> str:
+    """Phone numbers, emails, SSNs and card numbers are the pii rule's business, not claims to ground."""
+    for rx in (EMAIL, PHONE, PHONE_BARE, PHONE_INTL, SSN, CARD):
+        text = rx.sub(" ", text)
+    return text
 
 
 def uncited_number(m: Message, ctx: Context) -> list[str]:
-    grounded = {_norm(n) for d in ctx.cited(m) for n in NUMBER.findall(d.text)}
-    grounded |= {_norm(n) for n in NUMBER.findall(ctx.brand_text)}
-    text = URL.sub(" ", m.text)
-    missing = sorted({n for n in NUMBER.findall(text) if _norm(n) not in grounded})
+    """Every number in the message must be in a cited document (or the brand's contact lines); a percentage must
+    be a percentage there and a dollar amount a dollar amount (a "$25 off" source does not ground "25% off")."""
+    sources = [n for d in ctx.cited(m) for n in _numbers(d.text)] + _numbers(ctx.brand_text)
+    values = {v for _, v, _ in sources}
+    typed = {(v, u) for _, v, u in sources}
+    text = _strip_contacts(URL.sub(" ", m.text))
+    missing = sorted({raw for raw, v, u in _numbers(text) if (v, u) not in typed and not (u == "" and v in values)})
     return [f"number {n!r} is in no cited document" for n in missing]
 
 
@@ -122,10 +210,25 @@ def citation_not_approved(m: Message, ctx: Context) -> list[str]:
     return found
 
 
+def _brand_domains(ctx: Context) -> set[str]:
+    hosts = {ctx.brand.contact_email.rsplit("@", 1)[-1].lower()}
+    host = re.match(r"https?://([^/:]+)", ctx.brand.unsubscribe_url or "")
+    if host:
+        hosts.add(host.group(1).lower())
+    return {h[4:] if h.startswith("www.") else h for h in hosts if h}
+
+
 def pii(m: Message, ctx: Context) -> list[str]:
+    """A person's email, phone number, SSN, card number or date of birth; the brand's own addresses are fine."""
     text = URL.sub(" ", m.text).replace(ctx.brand.contact_email, " ")
-    found = [f"contains an email address {e!r}" for e in EMAIL.findall(text)]
+    domains = _brand_domains(ctx)
+    found = [f"contains an email address {e!r}" for e in EMAIL.findall(text)
+             if not any(e.lower().endswith("@" + d) or e.lower().endswith("." + d) for d in domains)]
     found += [f"contains a phone number {p!r}" for p in PHONE.findall(text)]
+    found += [f"contains a phone number {p!r}" for p in PHONE_BARE.findall(PHONE.sub(" ", text))]
+    found += [f"contains a phone number {p!r}" for p in PHONE_INTL.findall(text)
+              if len(re.sub(r"\D", "", p)) >= 8]
+    found += [f"contains a date of birth {b!r}" for b in BIRTH_DATE.findall(text)]
     found += [f"contains an SSN-like number {s!r}" for s in SSN.findall(text)]
     found += ["contains a payment card number" for c in CARD.findall(text) if _luhn(re.sub(r"\D", "", c))]
     return found
@@ -137,9 +240,18 @@ def _luhn(digits: str) -> bool:
     return len(digits) >= 13 and total % 10 == 0
 
 
+CORPORATE = re.compile(r"[\s,]+(?:co|inc|llc|ltd|corp|company|corporation|gmbh)\.?$", re.I)
+
+
+def _competitor_pattern(name: str) -> re.Pattern:
+    """"Summit Supply Co." also matches "Summit Supply"; "TrailMart" also "Trail Mart", "Trail-Mart", "TrailMart's"."""
+    core = CORPORATE.sub("", name.strip()) or name.strip()
+    words = [w for part in re.split(r"[\s-]+", core) for w in re.findall(r"[A-Z]?[a-z0-9&.']+|[A-Z]+(?![a-z])", part)]
+    return re.compile(r"(?<!\w)" + r"[\s-]*".join(re.escape(w) for w in words) + r"(?!\w)", re.I)
+
+
 def competitor_mention(m: Message, ctx: Context) -> list[str]:
-    return [f"names competitor {c!r}" for c in ctx.brand.competitors
-            if re.search(rf"(?<!\w){re.escape(c)}", m.text, re.I)]
+    return [f"names competitor {c!r}" for c in ctx.brand.competitors if _competitor_pattern(c).search(m.text)]
 
 
 def unresolved_placeholder(m: Message, ctx: Context) -> list[str]:
@@ -149,12 +261,29 @@ def unresolved_placeholder(m: Message, ctx: Context) -> list[str]:
     return found
 
 
+def _emoji(ch: str) -> bool:
+    return unicodedata.category(ch) in ("So", "Sk") or ch in "\ufe0f\u20e3" or 0x1F3FB <= ord(ch) <= 0x1F3FF
+
+
 def hidden_characters(m: Message, ctx: Context) -> list[str]:
-    found = [f"invisible character U+{ord(ch):04X}" for ch in sorted(set(INVISIBLE.findall(m.text)))]
-    for word in re.findall(r"\w+", m.text):
+    """Invisible or direction-changing characters, fullwidth letters, and words that mix Latin with Cyrillic or
+    Greek or are spelled wholly in look-alike letters ("ТОР" in Cyrillic). A zero-width joiner inside an emoji
+    sequence (family emoji) is how emoji are written, not a trick."""
+    text = m.text
+    hidden = {ch for i, ch in enumerate(text) if INVISIBLE.match(ch) and not (
+        ch == "\u200d" and 0 < i < len(text) - 1 and _emoji(text[i - 1]) and _emoji(text[i + 1]))}
+    found = [f"invisible character U+{ord(ch):04X}" for ch in sorted(hidden)]
+    if FULLWIDTH.search(text):
+        found.append(f"fullwidth characters {''.join(FULLWIDTH.findall(text))[:20]!r}")
+    letters = [ch for ch in text if ch.isalpha()]
+    latin = sum(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+    for word in re.findall(r"\w+", text):
         scripts = {unicodedata.name(ch, "").split(" ")[0] for ch in word if ch.isalpha()}
         if "LATIN" in scripts and scripts & {"CYRILLIC", "GREEK"}:
             found.append(f"mixed-script word {word!r} (homoglyph trick)")
+        elif len(word) >= 2 and scripts & {"CYRILLIC", "GREEK"} and all(ch in CONFUSABLE for ch in word) \
+                and latin > len(letters) / 2:
+            found.append(f"look-alike word {word!r} written in {'/'.join(sorted(scripts)).lower()} letters")
     return found
 
 
@@ -168,9 +297,15 @@ def subject_too_long(m: Message, ctx: Context) -> list[str]:
 
 
 def shouting(m: Message, ctx: Context) -> list[str]:
+    """Mostly capitals, "!!", three or more "!", or two or more all-capital words that are not codes or acronyms
+    the sources or brand spell that way ("FREE SHIPPING on orders", but not "UIAA" or "TRAIL20")."""
     letters = [c for c in m.subject if c.isalpha()]
     caps = len(letters) >= 8 and sum(c.isupper() for c in letters) / len(letters) > 0.7
-    return ["subject is shouting (mostly capitals or '!!')"] if caps or "!!" in m.subject else []
+    known = set(re.findall(r"\b[A-Z]{2,}\b", " ".join([ctx.brand_text] + [d.text for d in ctx.cited(m)])))
+    loud = [w for w in re.findall(r"\b[A-Z]{4,}\b", m.subject) if w not in known]
+    if caps or "!!" in m.subject or m.subject.count("!") >= 3 or len(loud) >= 2:
+        return ["subject is shouting (capitals or '!!')"]
+    return []
 
 
 RULES = {f.__name__: f for f in [
