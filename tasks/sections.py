@@ -135,7 +135,10 @@ def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], explana
     passed = [v for v in variants if v.status == "passed"]
     arms = assignments.group_by("arm").len().sort("arm")
     title = f"Campaign report — {facts['run_id']}"
-    headline = Section("Headline", [SIMULATED, *headline_lines(results, exp.alpha)])
+    blind = [d for d in facts["design"] if d["detectable"] is False]
+    power_note = ([f"This design cannot detect the hoped-for {exp.target_lift:.0%} lift in {len(blind)} of "
+                   f"{len(facts['design'])} arm × metric comparisons (see Design power)."] if blind else [])
+    headline = Section("Headline", [SIMULATED, *headline_lines(results, exp.alpha), *power_note])
     design = Section("Design", [
         f"{facts['customers']} customers in {len(facts['profiles'])} segments; "
         f"{assignments.height} eligible for email (opted in, with an address); "
@@ -172,7 +175,8 @@ def headline_lines(results: pl.DataFrame, alpha: float) -> list[str]:
     for metric in overall["metric"].unique(maintain_order=True).to_list():
         best = overall.filter(pl.col("metric") == metric).sort("rel_lift", descending=True).row(0, named=True)
         verdict = "significant" if best["significant"] else "not significant"
+        caveat = "; too few events, the interval is unreliable" if best["note"] == "few_events" else ""
         lines.append(f"- **{metric}**: best arm {best['arm']} {fmt(best['rel_lift'], 'pct')} "
                      f"(95% CI {fmt(best['rel_lift_ci_low'], 'pct')} to {fmt(best['rel_lift_ci_high'], 'pct')}, "
-                     f"adjusted p {fmt(best['p_value_adjusted'], 'p')}, {verdict} at α={alpha}).")
+                     f"adjusted p {fmt(best['p_value_adjusted'], 'p')}, {verdict} at α={alpha}{caveat}).")
     return lines or ["No comparison could be computed."]
