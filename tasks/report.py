@@ -61,7 +61,7 @@ def to_markdown(title: str, sections: list[Section]) -> str:
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.banner{background:#fff3cd;border:1px solid #e0c36b;
-padding:.6em 1em}.alert{background:#f8d7da;border:1px solid #d9534f;padding:.6em 1em}figure{margin:1em 0}"""
+padding:.6em 1em}.alert{background:#f8d7da;border:1px solid #d9534f;padding:.6em 1em}figure{margin:1em 0}ul{margin:.2em 0}"""
 
 
 def to_html(title: str, sections: list[Section]) -> str:
@@ -76,9 +76,12 @@ def to_html(title: str, sections: list[Section]) -> str:
                 parts.append(f"<table><tr>{head}</tr>{body}</table>")
             elif isinstance(b, Chart):
                 parts.append(f"<figure>{b.svg}<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+            elif b.startswith("- "):
+                parts.append(f"<ul><li>{html.escape(b[2:].replace('**', ''))}</li></ul>")
             else:
                 text = html.escape(b.lstrip("> ").replace("**", ""))
-                cls = " class='alert'" if b.startswith("> **ALERT") else " class='banner'" if b.startswith(">") else ""
+                alert = b.startswith(("> **ALERT", "> **WARNING", "> **No reliable"))
+                cls = " class='alert'" if alert else " class='banner'" if b.startswith(">") else ""
                 parts.append(f"<p{cls}>{text}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -46,8 +46,8 @@ def buckets_section(buckets: pl.DataFrame) -> Section:
         return section
     shown = buckets.filter(pl.col("significant")).sort("p_value_adjusted")
     if shown.is_empty():
-        section.blocks.append("No bucket's lift differs from zero after correction; the largest estimates were:")
-        shown = buckets.filter(pl.col("rel_lift").is_not_nan()).sort(pl.col("rel_lift").abs(), descending=True)
+        section.blocks.append("No bucket's lift differs from zero after correction; the strongest (lowest raw p) were:")
+        shown = buckets.filter(pl.col("rel_lift").is_not_nan()).sort("p_value")
     section.blocks.append(Table(
         ["attribute", "bucket", "metric", "arm", "n (t)", "n (c)", "rel lift", "95% CI", "p adj.", "significant"],
         [[r["feature"], r["bucket"], r["metric"], r["arm"], r["n_treatment"], r["n_control"], fmt(r["rel_lift"], "pct"),
