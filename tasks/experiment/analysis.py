@@ -15,7 +15,7 @@ from tasks.experiment.stats import (SampleStats, adjust_pvalues, chance_to_beat_
                                     mde, srm_test)
 
 ALL = "all"
-MIN_EVENTS = 10  # fewer events in an arm and the normal approximation behind the CI is unreliable
+MIN_EVENTS = 10  # fewer non-zero outcomes in an arm and the normal approximation behind the CI is unreliable
 RESULT_COLUMNS = ["metric", "segment", "arm", "control_arm", "n_treatment", "n_control", "rate_treatment",
                   "rate_control", "abs_lift", "rel_lift", "rel_lift_ci_low", "rel_lift_ci_high", "p_value",
                   "p_value_adjusted", "significant", "abs_lift_ci_low", "abs_lift_ci_high", "mde_rel",
@@ -34,15 +34,17 @@ def canonical(df: pl.DataFrame, metrics: list[str], arm: str, segment: str | Non
 
 
 def sufficient_stats(df: pl.DataFrame, metrics: list[str]) -> pl.DataFrame:
-    """One row per (metric, segment, arm): n, sum, sum_sq; segment 'all' pools everyone. Nulls are not counted."""
+    """One row per (metric, segment, arm): n, sum, sum_sq and events (non-zero values: conversions, or orders
+    behind a revenue mean); segment 'all' pools everyone. Nulls are not counted."""
     def agg(by: list[str]) -> pl.DataFrame:
         return pl.concat([df.group_by(by).agg(pl.lit(m).alias("metric"), pl.col(m).is_not_null().sum().alias("n"),
-                                              pl.col(m).sum().alias("sum"), (pl.col(m) ** 2).sum().alias("sum_sq"))
+                                              pl.col(m).sum().alias("sum"), (pl.col(m) ** 2).sum().alias("sum_sq"),
+                                              (pl.col(m) != 0).sum().alias("events"))
                           for m in metrics])
     frames = [agg(["arm"]).with_columns(pl.lit(ALL).alias("segment"))]
     if "segment" in df.columns:
         frames.append(agg(["arm", "segment"]))
-    return pl.concat([f.select("metric", "segment", "arm", "n", "sum", "sum_sq") for f in frames]).sort(
+    return pl.concat([f.select("metric", "segment", "arm", "n", "sum", "sum_sq", "events") for f in frames]).sort(
         "metric", "segment", "arm")
 
 
@@ -53,15 +55,16 @@ def is_binary(df: pl.DataFrame, metric: str) -> bool:
 
 def lift_rows(stats: pl.DataFrame, control: str, alpha: float, metric_types: dict[str, str]) -> list[dict]:
     rows = []
-    by_key = {(r["metric"], r["segment"], r["arm"]): SampleStats(int(r["n"]), r["sum"], r["sum_sq"])
-              for r in stats.to_dicts()}
+    records = stats.to_dicts()
+    by_key = {(r["metric"], r["segment"], r["arm"]): SampleStats(int(r["n"]), r["sum"], r["sum_sq"]) for r in records}
+    events = {(r["metric"], r["segment"], r["arm"]): r["events"] for r in records}
     for (metric, segment, arm), t in sorted(by_key.items()):
         c = by_key.get((metric, segment, control))
         if arm == control or c is None:
             continue
         res = compare(t, c, alpha)
-        binary = metric_types.get(metric) == "binary"
-        note = res.error or ("few_events" if binary and min(t.sum, c.sum) < MIN_EVENTS else "")
+        few = min(events[(metric, segment, arm)], events[(metric, segment, control)]) < MIN_EVENTS
+        note = res.error or ("few_events" if few else "")
         rows.append({
             "metric": metric, "segment": segment, "arm": arm, "control_arm": control,
             "n_treatment": t.n, "n_control": c.n, "rate_treatment": t.mean, "rate_control": c.mean,

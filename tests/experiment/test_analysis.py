@@ -63,3 +63,9 @@ def test_cuped_reported_beside_plain_estimate_with_reduction():
 def test_few_events_are_flagged():
     df = pl.DataFrame({"arm": ["control"] * 50 + ["t1"] * 50, "c": [1] * 3 + [0] * 47 + [1] * 6 + [0] * 44})
     assert lift_table(df, ["c"], "control", segment=None)["note"][0] == "few_events"
+
+
+def test_few_orders_behind_a_revenue_mean_are_flagged():
+    revenue = [0.0] * 95 + [50.0] * 5
+    df = pl.DataFrame({"arm": ["control"] * 100 + ["t1"] * 100, "revenue": revenue + revenue[::-1]})
+    assert lift_table(df, ["revenue"], "control", segment=None)["note"][0] == "few_events"
