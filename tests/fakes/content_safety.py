@@ -17,14 +17,15 @@ over the script. A wrong or missing key gets 401 unless a throttle/error fault a
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.local_http import Fault as BaseFault
+from tests.fakes.local_http import JsonHandler, LocalServer
 
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 API_VERSIONS = {"2023-10-01", "2024-09-01"}
@@ -40,33 +41,8 @@ SEVERITIES = {
 MAX_ITEMS_PER_CALL = 100  # the service's documented limit for addOrUpdateBlocklistItems
 
 
-@dataclass
-class Fault:
-    """One scripted reply. `kind`: ok | throttle | error | delay | malformed | reply."""
-
-    kind: str
-    status: int = 200
-    retry_after: str | None = None
-    seconds: float = 0.0
-    payload: object = None
-
-    @classmethod
-    def ok(cls) -> "Fault":
-        """No fault: lets a script spread its faults over several calls."""
-        return cls("ok")
-
-    @classmethod
-    def throttle(cls, retry_after: float | None = None) -> "Fault":
-        return cls("throttle", 429, None if retry_after is None else f"{retry_after:g}")
-
-    @classmethod
-    def error(cls, status: int = 500) -> "Fault":
-        return cls("error", status)
-
-    @classmethod
-    def delay(cls, seconds: float) -> "Fault":
-        """Answer correctly, but only after `seconds` (longer than the client's timeout)."""
-        return cls("delay", seconds=seconds)
+class Fault(BaseFault):
+    """Shared kinds plus: malformed | reply."""
 
     @classmethod
     def malformed(cls) -> "Fault":
@@ -99,23 +75,16 @@ class FakeContentSafety:
         self.blocklists: dict[str, dict] = {}  # name -> {"description": str, "items": {id: text}}
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server = LocalServer(_handler_for(self))
+        self.url = self._server.url
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def __enter__(self) -> "FakeContentSafety":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True  # a delayed reply must not hold up shutdown
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-content-safety", daemon=True).start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        self._server.stop()
 
     # -- test helpers --------------------------------------------------------------------------------------
     def script(self, *faults: Fault) -> None:
@@ -194,13 +163,7 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict]:
 
 
 def _handler_for(fake: FakeContentSafety):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body are separate writes: avoid ~40 ms delayed-ACK stalls
-
-        def log_message(self, *args) -> None:  # keep test output quiet
-            pass
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             self._handle()
 
@@ -209,11 +172,7 @@ def _handler_for(fake: FakeContentSafety):
 
         def _handle(self) -> None:
             url = urlsplit(self.path)
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
+            _, body = self.read_body()
             rec = Recorded(self.command, url.path, {k: v[-1] for k, v in parse_qs(url.query).items()},
                            {k: v for k, v in self.headers.items() if k.lower() != KEY_HEADER.lower()}, body,
                            key_ok=self.headers.get(KEY_HEADER) == fake.key)
@@ -223,38 +182,23 @@ def _handler_for(fake: FakeContentSafety):
 
         def _reply(self, rec: Recorded, body) -> int:
             if fake.down:
-                return self._send(*_error(503, "ServiceUnavailable", "the service is down"))
+                return self.send_json(*_error(503, "ServiceUnavailable", "the service is down"))
             fault = fake.next_fault()
             if fault and fault.kind == "throttle":
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-                return self._send(*_error(429, "TooManyRequests", "rate limit exceeded"), headers)
+                return self.send_json(*_error(429, "TooManyRequests", "rate limit exceeded"), fault.retry_headers())
             if fault and fault.kind == "error":
-                return self._send(*_error(fault.status, "InternalServerError", "scripted failure"))
+                return self.send_json(*_error(fault.status, "InternalServerError", "scripted failure"))
             if not rec.key_ok:
-                return self._send(*_error(401, "401", "Access denied due to invalid subscription key or wrong "
+                return self.send_json(*_error(401, "401", "Access denied due to invalid subscription key or wrong "
                                                       "API endpoint."))
             if rec.query.get("api-version") not in API_VERSIONS:
-                return self._send(*_error(400, "UnsupportedApiVersion", "unsupported api-version"))
+                return self.send_json(*_error(400, "UnsupportedApiVersion", "unsupported api-version"))
             if fault and fault.kind == "malformed":
-                return self._send(200, b"{not json", raw=True)
+                return self.send_json(200, b"{not json")
             if fault and fault.kind == "reply":
-                return self._send(fault.status, fault.payload)
+                return self.send_json(fault.status, fault.payload)
             if fault and fault.kind == "delay":
                 time.sleep(fault.seconds)
-            return self._send(*fake.route(rec.method, rec.path, body if isinstance(body, dict) else {}))
-
-        def _send(self, status: int, payload, headers: dict | None = None, raw: bool = False) -> int:
-            data = payload if raw else json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout): fine
-                pass
-            return status
+            return self.send_json(*fake.route(rec.method, rec.path, body if isinstance(body, dict) else {}))
 
     return Handler

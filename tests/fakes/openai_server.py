@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.local_http import Fault as BaseFault
+from tests.fakes.local_http import JsonHandler, LocalServer
 
 DOCUMENT = re.compile(r'<document id="([^"]+)"[^>]*>(.*?)</document>', re.S)
 COMPETITORS = re.compile(r"<competitors>(.*?)</competitors>", re.S)
@@ -41,28 +42,8 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
 AZURE_ROUTE = re.compile(r"^/openai/deployments/([^/]+)/chat/completions$")
 
 
-@dataclass
-class Fault:
-    """One scripted reply. kind: throttle | error | delay | malformed_body | malformed_reply | uncited_number |
-    unknown_citation | truncated."""
-
-    kind: str
-    status: int = 200
-    retry_after: str | None = None
-    seconds: float = 0.0
-
-    @classmethod
-    def throttle(cls, retry_after: float | None = None) -> "Fault":
-        return cls("throttle", 429, None if retry_after is None else f"{retry_after:g}")
-
-    @classmethod
-    def error(cls, status: int = 500) -> "Fault":
-        return cls("error", status)
-
-    @classmethod
-    def delay(cls, seconds: float) -> "Fault":
-        """Answer correctly, but only after `seconds` (longer than the client's timeout)."""
-        return cls("delay", seconds=seconds)
+class Fault(BaseFault):
+    """Shared kinds plus: malformed_body | malformed_reply | uncited_number | unknown_citation."""
 
     @classmethod
     def malformed_body(cls) -> "Fault":
@@ -111,15 +92,11 @@ class FakeOpenAI:
         self.in_flight = self.max_in_flight = 0
         self._script: deque[Fault] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._server = LocalServer(_handler(self))
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     @property
     def base_url(self) -> str:
@@ -143,33 +120,21 @@ class FakeOpenAI:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
     def __enter__(self) -> "FakeOpenAI":
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def _handler(fake: FakeOpenAI):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out as two writes; without NODELAY, Nagle + delayed ACK add ~40 ms a reply.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, *args) -> None:  # keep test output clean
-            pass
+    class Handler(JsonHandler):
+        content_type = "application/json"
 
         def do_POST(self) -> None:
             url = urlsplit(self.path)
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
+            _, body = self.read_body()
+            body = {} if body is None else body
             rec = Recorded("POST", url.path, {k: v[0] for k, v in parse_qs(url.query).items()},
                            {k.lower(): v for k, v in self.headers.items()}, body)
             fake.record(rec)
@@ -189,32 +154,18 @@ def _handler(fake: FakeOpenAI):
             time.sleep(fake.latency + (fault.seconds if fault and fault.kind == "delay" else 0.0))
             kind = fault.kind if fault else "ok"
             if kind == "throttle":
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 return self._send(rec, 429, {"error": {"message": "Rate limit reached", "type": "requests",
-                                                       "code": "rate_limit_exceeded"}}, headers)
+                                                       "code": "rate_limit_exceeded"}}, fault.retry_headers())
             if kind == "error":
                 return self._send(rec, fault.status, {"error": {"message": "The server had an error",
                                                                 "type": "server_error"}})
             if kind == "malformed_body":
-                return self._send_raw(rec, 200, b'{"id": "chatcmpl-broken", "choices": [', {})
+                return self._send(rec, 200, b'{"id": "chatcmpl-broken", "choices": [')
             content = reply_content(body["messages"], kind, fake.obey)
             self._send(rec, 200, completion(body, content, deployment))
 
-        def _send(self, rec: Recorded, status: int, payload: dict, headers: dict | None = None) -> None:
-            self._send_raw(rec, status, json.dumps(payload).encode(), headers or {})
-
-        def _send_raw(self, rec: Recorded, status: int, data: bytes, headers: dict) -> None:
-            rec.status = status
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):  # the client timed out and hung up
-                pass
+        def _send(self, rec: Recorded, status: int, payload, headers: dict | None = None) -> None:
+            rec.status = self.send_json(status, payload, headers)
 
     return Handler
 

@@ -22,8 +22,9 @@ import json
 import re
 import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.local_http import JsonHandler, LocalServer
 
 API_VERSIONS = {"2023-11-01", "2024-07-01", "2025-09-01", "2026-04-01"}
 PATH = re.compile(r"^/indexes(?:\('((?:[^']|'')*)'\)|/([^/(]+))(/.*)?$")
@@ -221,17 +222,13 @@ class FakeSearchService:
         return [r for r in self.requests if r["op"] == op]
 
     def __enter__(self) -> FakeSearchService:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        self.server = LocalServer(_handler(self)).start()
+        self.endpoint = self.server.url
         return self
 
     def __exit__(self, *exc) -> None:
         self.stopping.set()  # cuts scripted delays short
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     def take_fault(self, op: str) -> dict | None:
         with self.lock:
@@ -316,11 +313,8 @@ def _error(code: str, message: str) -> dict:
 
 
 def _handler(service: FakeSearchService):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):  # keep test output clean
-            pass
+    class Handler(JsonHandler):
+        content_type = "application/json; odata.metadata=none; charset=utf-8"
 
         def do_GET(self):
             self.route("GET")
@@ -348,7 +342,7 @@ def _handler(service: FakeSearchService):
             with service.lock:
                 service.requests.append({"method": method, "path": url.path, "op": op, "index": name, "params": params,
                                          "body": body, "key_ok": self.headers.get("api-key") == service.api_key})
-            self.respond(*self.dispatch(method, op, name, params, body))
+            self.send_json(*self.dispatch(method, op, name, params, body))
 
         def dispatch(self, method, op, name, params, body):
             key = self.headers.get("api-key")
@@ -384,19 +378,6 @@ def _handler(service: FakeSearchService):
             if op == "docs:search":
                 return service.search(name, body)
             return 404, _error("NotFound", f"{method} {self.path} is not supported by the fake.")
-
-        def respond(self, status: int, body, headers: dict | None = None) -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; odata.metadata=none; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up (scripted delay)
-                pass
 
     return Handler
 
