@@ -97,6 +97,8 @@ class LocalGenerator:
         claims = self.claims_from(docs[0], spec, 2) + (self.claims_from(docs[1], spec, 1) if len(docs) > 1 else [])
         greeting = next((SEGMENT_GREETING[t] for t in profile.tags if t in SEGMENT_GREETING), "")
         opener = spec["openers"][0].replace("{company}", self.brand.company_name)
+        if "thank" in greeting.lower() and "thank" in opener.lower():
+            greeting = ""  # one thank-you reads better than two
         lines = ["Hi {first_name},", " ".join(filter(None, [greeting, opener])),
                  " ".join(c.text for c in claims), spec["closers"][0]]
         body = "\n\n".join(lines) + footer(self.brand)
