@@ -34,6 +34,8 @@ from tasks.safety.harm import harm_scores  # noqa: E402
 from tasks.safety.rules import RULES, Context, Message  # noqa: E402
 
 EVAL = ROOT / "tests" / "data" / "screening_eval.jsonl"
+# Written by someone who never saw the scorer's patterns or the eval set: the honest generalisation figure.
+BLIND = ROOT / "tests" / "data" / "screening_blind.jsonl"
 TODAY = date(2026, 11, 24)  # the day the sample content's approvals and expiries are judged on (as in tests)
 LOW = 2
 
@@ -166,6 +168,9 @@ def main(argv: list[str]) -> int:
                 res["harm"])
     if res["heldout"]:
         _harm_table("harm categories, held-out split (new phrasings, never tuned against)", res["heldout"])
+    if path == EVAL and BLIND.exists():
+        blind = harm_metrics(load(BLIND), context().policy)["categories"]
+        _harm_table(f"harm categories, blind set ({BLIND.name}: written without seeing the scorer)", blind)
     print("\nmarketing rules (negatives = clean rule rows)")
     print(f"{'rule':<24} {'pos':>4} {'neg':>4} {'prec':>6} {'recall':>7} {'FPR':>6} {'also':>5}")
     for rule, m in res["rules"].items():
