@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from config import load_settings  # noqa: E402
 from tasks.content import load_documents  # noqa: E402
 from tasks.records import HARM_CATEGORIES  # noqa: E402
-from tasks.safety.harm import harm_scores  # noqa: E402
+from tasks.safety import LocalHarmScorer  # noqa: E402
 from tasks.safety.rules import RULES, Context, Message  # noqa: E402
 
 EVAL = ROOT / "tests" / "data" / "screening_eval.jsonl"
@@ -56,7 +56,8 @@ def _ratio(a: int, b: int) -> float | None:
 
 def harm_metrics(rows: list[dict], policy) -> dict:
     harm_rows = [r for r in rows if r["kind"] in ("harm", "benign", "idiom")]
-    scored = [(r, harm_scores(r["text"])) for r in harm_rows]
+    scorer = LocalHarmScorer()
+    scored = [(r, scorer.score(r["text"])) for r in harm_rows]
     benign = [(r, s) for r, s in scored if r["kind"] in ("benign", "idiom")]
     idiom = [(r, s) for r, s in benign if r["kind"] == "idiom"]
     out, misses = {}, defaultdict(list)

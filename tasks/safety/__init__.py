@@ -5,6 +5,7 @@ from typing import Protocol
 
 from config import Policy
 from tasks.records import HARM_CATEGORIES, Verdict
+from tasks.safety.classifier import classifier_scores
 from tasks.safety.harm import harm_scores
 from tasks.safety.rules import RULES, Context, Message
 
@@ -18,10 +19,13 @@ class HarmScorer(Protocol):
 
 
 class LocalHarmScorer:
+    """The lexicon (readable, explainable patterns) and the learned classifier (new phrasings); the higher wins."""
+
     name = "local"
 
     def score(self, text: str) -> dict[str, int]:
-        return harm_scores(text)
+        lexicon, learned = harm_scores(text), classifier_scores(text)
+        return {c: max(lexicon[c], learned[c]) for c in lexicon}
 
 
 class Screener:
