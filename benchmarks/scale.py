@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np

@@ -2,7 +2,6 @@ import math
 
 import numpy as np
 import polars as pl
-import pytest
 
 from tasks.experiment.analysis import RESULT_COLUMNS, lift_table, srm_checks, sufficient_stats, canonical
 
