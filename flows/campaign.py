@@ -88,12 +88,11 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
         with run.stage("analyze"):
             covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
-            measured = outcomes.join(df.select("customer_id", *set(covariates.values())), on="customer_id", how="left")
-            results, srm = stages.analyze(measured, exp.metrics, CONTROL, exp.alpha, exp.correction, weights,
+            attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
+            results, srm = stages.analyze(attributes, exp.metrics, CONTROL, exp.alpha, exp.correction, weights,
                                           covariates=covariates)
             run.write_csv("results.csv", results)
         with run.stage("explain"):
-            attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")
             explanation = stages.explain(attributes, exp.metrics, CONTROL, campaign.seed, PII_COLUMNS, exp.alpha,
                                          exp.correction)
             factors = variant_factors(results, variants, exp.metrics)

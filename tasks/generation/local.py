@@ -12,12 +12,12 @@ from pathlib import Path
 import yaml
 
 from config import CONFIG_DIR, Brand
-from tasks.generation import footer, variant_id
+from tasks.generation import MERGE_FIELD, footer, variant_id
 from tasks.records import Claim, Document, SegmentProfile, Variant
+from tasks.safety.rules import NUMBER  # the screener's own idea of a number: copy and check agree
 
 # Sentence ends before whitespace + a capital or digit, so "Summit Supply Co. and" stays whole.
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
-NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?%?")
 OFFER = re.compile(r"(?:save )?\d+\s?%(?: off)?|\$\d[\d,]*(?:\.\d\d)?(?: off)?|free shipping(?: on orders over \$\d+)?", re.I)
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 # A deadline is a date after a word that says something ends; "opens December 1" is not a deadline.
@@ -68,7 +68,7 @@ class LocalGenerator:
         slots = {"title": doc.title if self._grounded(doc.title, doc) else None, "company": self.brand.company_name,
                  "offer": _match(OFFER, doc.text), "deadline": _match(DEADLINE, doc.text)}
         for template in strategy.get("subjects", []):
-            needed = MERGE_SLOT.findall(template)
+            needed = MERGE_FIELD.findall(template)
             if not all(slots.get(n) for n in needed) or self._says_twice(template, slots):
                 continue
             text = template.format(**slots)
@@ -108,8 +108,6 @@ class LocalGenerator:
                        preheader=preheader, body=body, citations=list(dict.fromkeys(c.document_id for c in claims)),
                        claims=claims, generator=self.name)
 
-
-MERGE_SLOT = re.compile(r"\{(\w+)\}")
 
 
 def _match(pattern: re.Pattern, text: str) -> str | None:
