@@ -178,7 +178,8 @@ def _handler_for(fake: FakeContentSafety):
                            key_ok=self.headers.get(KEY_HEADER) == fake.key)
             with fake._lock:
                 fake.requests.append(rec)
-            rec.status = self._reply(rec, body)
+            self.record = rec
+            self._reply(rec, body)
 
         def _reply(self, rec: Recorded, body) -> int:
             if fake.down:

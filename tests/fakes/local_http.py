@@ -11,6 +11,8 @@ class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs' connection pools expect
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid ~40 ms delayed-ACK stalls
     content_type = "application/json; charset=utf-8"
+    record = None  # the fake's record of this request: its status is set before the reply leaves, so a test
+    #                reading it right after the client returns never sees a status that is not there yet
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -28,6 +30,8 @@ class JsonHandler(BaseHTTPRequestHandler):
     def send_json(self, status: int, payload, headers: dict | None = None) -> int:
         """`payload` as JSON (bytes are sent as they are, e.g. a malformed body); returns the status."""
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        if self.record is not None:
+            self.record.status = status
         try:
             self.send_response(status)
             self.send_header("Content-Type", self.content_type)

@@ -165,7 +165,8 @@ def _handler(fake: FakeOpenAI):
             self._send(rec, 200, completion(body, content, deployment))
 
         def _send(self, rec: Recorded, status: int, payload, headers: dict | None = None) -> None:
-            rec.status = self.send_json(status, payload, headers)
+            self.record = rec
+            self.send_json(status, payload, headers)
 
     return Handler
 
