@@ -1,9 +1,11 @@
 """Campaign, policy and brand settings: YAML files loaded into pydantic models with clear errors."""
 from __future__ import annotations
 
+import difflib
 import hashlib
+import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -16,6 +18,25 @@ PROJECT_DIR = CONFIG_DIR.parent
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+METRICS = ("opened", "clicked", "converted", "revenue")  # what a campaign measures (and the simulator draws)
+HARM_CATEGORIES = ("hate", "self_harm", "sexual", "violence")
+Severity = Annotated[int, Field(ge=0, le=7)]
+
+
+def unknown_names(given, known, what: str) -> str | None:
+    """A sentence naming each unknown name with the closest known one, or None when all are known."""
+    bad = [g for g in given if g not in known]
+    if not bad:
+        return None
+    hints = [f"'{b}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(str(b), list(known), 1)) else "")
+             for b in bad]
+    return f"unknown {what}: {', '.join(hints)}; known: {', '.join(known)}"
+
+
+def strategy_names() -> list[str]:
+    return list(yaml.safe_load((CONFIG_DIR / "strategies.yaml").read_text(encoding="utf-8")))
 
 
 class Segmentation(_Strict):
@@ -37,6 +58,10 @@ class Generation(_Strict):
 
     @model_validator(mode="after")
     def _enough_strategies(self):
+        if problem := unknown_names(self.strategies, strategy_names(), "strategy (config/strategies.yaml)"):
+            raise ValueError(problem)
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ValueError(f"strategies are listed twice: {self.strategies}")
         if len(self.strategies) < self.variants_per_segment:
             raise ValueError(f"{self.variants_per_segment} variants per segment need at least as many strategies "
                              f"(have {len(self.strategies)}: {self.strategies})")
@@ -54,6 +79,22 @@ class Experiment(_Strict):
     target_lift: float = Field(0.10, gt=0, description="the relative lift the campaign hopes to detect")
     power: float = Field(0.8, gt=0.5, lt=1)
     covariates: dict[str, str] = Field({}, description="metric -> pre-period column for CUPED")
+    min_eligible_customers: int = Field(20, ge=1, description="fewer customers who may be emailed stop the run")
+
+    @model_validator(mode="after")
+    def _known_names(self):
+        if not self.metrics:
+            raise ValueError("metrics: at least one metric is needed")
+        if problem := unknown_names(self.metrics, METRICS, "metric") or unknown_names(
+                self.covariates, self.metrics, "metric in covariates"):
+            raise ValueError(problem)
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError(f"metrics are listed twice: {self.metrics}")
+        bad = {a: w for a, w in (self.treatment_weights or {}).items()
+               if not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0}
+        if bad:
+            raise ValueError(f"treatment_weights must be positive numbers; got {bad}")
+        return self
 
 
 class Effect(_Strict):
@@ -74,9 +115,17 @@ class Simulation(_Strict):
     effects: list[Effect] = []
 
 
+class Consent(_Strict):
+    all_opted_in_basis: str | None = Field(
+        None, description="set only when every customer in the file consented to marketing email: why (e.g. "
+                          "'double opt-in at sign-up, checked by CRM export 2026-11-30'); recorded in the "
+                          "manifest and the report")
+
+
 class Campaign(_Strict):
-    name: str = "campaign"
-    seed: int = 42
+    name: str = Field("campaign", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    consent: Consent = Consent()
     columns: dict[str, str] = {}
     segmentation: Segmentation = Segmentation()
     retrieval: Retrieval = Retrieval()
@@ -84,20 +133,60 @@ class Campaign(_Strict):
     experiment: Experiment = Experiment()
     simulation: Simulation = Simulation()
 
+    @model_validator(mode="after")
+    def _arms_and_strategies(self):
+        arms = [f"treatment_{k}" for k in range(1, self.generation.variants_per_segment + 1)]
+        weights = self.experiment.treatment_weights
+        if weights is not None and (problem := unknown_names(weights, arms, "arm in experiment.treatment_weights")
+                                    or (f"experiment.treatment_weights must name every treatment arm ({', '.join(arms)})"
+                                        if set(weights) != set(arms) else None)):
+            raise ValueError(problem)
+        if problem := unknown_names([e.strategy for e in self.simulation.effects], strategy_names(),
+                                    "strategy in simulation.effects"):
+            raise ValueError(problem)
+        return self
+
+
+class Weakened(_Strict):
+    reason: str = Field(min_length=10, description="why this campaign may be screened under a weaker policy")
+    approved_by: str = ""
+
 
 class Policy(_Strict):
     version: str
-    category_thresholds: dict[Literal["hate", "self_harm", "sexual", "violence"], int]
-    warn_at: int = Field(4, ge=0, le=7)
+    category_thresholds: dict[Literal["hate", "self_harm", "sexual", "violence"], Severity]
+    warn_at: Severity = 4
     max_attempts: int = Field(3, ge=1, le=10)
     rules: dict[str, Literal["block", "warn"]]
     allowed_merge_fields: list[str] = ["first_name"]
     claim_terms: list[str] = []
+    weakened: Weakened | None = Field(None, description="required when the policy is weaker than the floor")
     sha256: str = ""  # filled by the loader: the policy's content hash goes into every audit row
+    weaker_than_floor: list[str] = []  # filled by the loader: each way this policy is weaker than policy_floor.yaml
+
+    @model_validator(mode="after")
+    def _known_rules(self):
+        from tasks.safety.rules import RULES  # lazy: the rules module imports this one
+
+        if problem := unknown_names(self.rules, list(RULES), "rule id in rules"):
+            raise ValueError(problem)
+        return self
 
     @property
     def policy_version(self) -> str:
         return f"{self.version}+{self.sha256[:12]}"
+
+    def weaknesses(self, floor: "Policy") -> list[str]:
+        """Each way this policy lets through what the floor would stop."""
+        out = [f"{c} blocks only at severity {self.category_thresholds[c]} (floor: {t})" if c in self.category_thresholds
+               else f"{c} can never block (no threshold; floor: {t})"
+               for c, t in floor.category_thresholds.items() if self.category_thresholds.get(c, 8) > t]
+        out += [f"rule {r} is {self.rules.get(r, 'off')} (floor: block)"
+                for r, action in floor.rules.items() if action == "block" and self.rules.get(r) != "block"]
+        missing = [t for t in floor.claim_terms if t.lower() not in {c.lower() for c in self.claim_terms}]
+        if missing:
+            out.append(f"claim terms no longer checked: {', '.join(missing)}")
+        return out
 
 
 class Brand(_Strict):
@@ -143,9 +232,19 @@ def load_campaign(path: str | Path | None = None, overrides: dict | None = None)
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
+    """A policy weaker than config/policy_floor.yaml (a harm category that blocks later or never, a blocking
+    rule switched to warn or off, claim terms dropped) is refused unless it states `weakened.reason`."""
     path = Path(path) if path else CONFIG_DIR / "policy.yaml"
     policy = _build(Policy, _read_yaml(path), path)
-    return policy.model_copy(update={"sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    floor_path = CONFIG_DIR / "policy_floor.yaml"
+    weaker = policy.weaknesses(_build(Policy, _read_yaml(floor_path), floor_path))
+    if weaker and policy.weakened is None:
+        raise InputError(f"{path}: the screening policy is weaker than the floor ({floor_path.name}):\n"
+                         + "\n".join(f"  {w}" for w in weaker)
+                         + "\nRestore it, or state why with `weakened: {reason: ..., approved_by: ...}` in the "
+                           "policy file; that statement then heads the design and the report.")
+    return policy.model_copy(update={"sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                     "weaker_than_floor": weaker})
 
 
 def load_brand(path: str | Path | None = None) -> Brand:

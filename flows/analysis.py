@@ -9,7 +9,9 @@ from prefect import flow
 from flows import stages
 from flows.campaign import default_run_dir, versions
 from tasks.experiment.outcomes import is_id, parse_weights, read_outcomes, resolve
+from tasks.errors import public_message
 from tasks.ingest import load_customers
+from tasks.privacy import pii_columns
 from tasks.report import Section, to_html, to_markdown
 from tasks.rundir import RunDir, sha256_of
 from tasks.sections import experiment_sections
@@ -37,8 +39,9 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
             run.write_csv("results.csv", results)
         with run.stage("explain"):
             frame = df.rename({arm_column: "arm"}) if arm_column != "arm" else df
-            ids = {c for c in frame.columns if is_id(c)}
-            explanation = stages.explain(frame, metrics, control, seed, ids, alpha, correction)
+            excluded = {c: "identifier" for c in frame.columns if is_id(c)}
+            excluded.update({c: f"personal data ({k})" for c, k in pii_columns(frame).items()})
+            explanation = stages.explain(frame, metrics, control, seed, excluded, alpha, correction)
             run.write_csv("attribution.csv", explanation.attribution)
             run.write_csv("attribute_lifts.csv", explanation.buckets)
         with run.stage("report"):
@@ -60,7 +63,7 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
                                "alpha": alpha, "correction": correction, "columns": columns},
                     "seed": seed, "rows": df.height, "srm": srm, "seconds": run.seconds, "versions": versions()}
         run.write_json("manifest.json", manifest)
-    except BaseException as e:
-        run.fail(e)
+    except Exception as e:  # Prefect's pause/abort signals are BaseExceptions and pass untouched
+        run.fail(e, public_message(e))
         raise
     return {"run_dir": str(run.path), "results": results, "srm": srm, "manifest": manifest}

@@ -14,23 +14,24 @@ from prefect import flow
 
 from config import PROJECT_DIR, load_backends, load_settings
 from flows import stages
-from tasks.content import load_documents
+from tasks.content import check_usable, load_documents
+from tasks.errors import public_message
 from tasks.generation import first_strategies, make_generator, next_strategy
 from tasks.report import to_html, to_markdown
 from tasks.retrieval import make_retriever
 from tasks.rundir import RunDir, sha256_of
 from tasks.safety import Screener, make_harm_scorer, passed_by_segment
+from tasks.privacy import pii_columns
 from tasks.safety.audit import AuditLog
 from tasks.safety.rules import Context
 from tasks.sections import audit_summary, campaign_report
-from tasks.experiment.assign import CONTROL, HOLDOUT
+from tasks.experiment.assign import CONTROL, HOLDOUT, check_eligible
 from tasks.experiment.design import design_power, expected_baselines
 from tasks.explain.buckets import variant_factors
 
 SAMPLE_CUSTOMERS = PROJECT_DIR / "data" / "sample" / "customers.csv"
 SAMPLE_CONTENT = PROJECT_DIR / "data" / "sample" / "content"
 PACKAGES = ["prefect", "polars", "great-expectations", "scikit-learn", "pingouin", "numpy", "pydantic"]
-PII_COLUMNS = {"email", "first_name", "last_name", "name", "phone"}
 
 
 def default_run_dir(name: str) -> Path:
@@ -41,25 +42,32 @@ def default_run_dir(name: str) -> Path:
 @flow(name="campaign", log_prints=True)
 def campaign_flow(customers: str | None = None, transactions: str | None = None, content: str | None = None,
                   config: str | None = None, columns: dict[str, str] | None = None, out: str | None = None,
-                  seed: int | None = None, variants_per_segment: int | None = None) -> dict:
-    overrides = {"seed": seed, "generation.variants_per_segment": variants_per_segment}
+                  seed: int | None = None, variants_per_segment: int | None = None,
+                  all_opted_in: str | None = None) -> dict:
+    overrides = {"seed": seed, "generation.variants_per_segment": variants_per_segment,
+                 "consent.all_opted_in_basis": all_opted_in}
     campaign, policy, brand = load_settings(config, {k: v for k, v in overrides.items() if v is not None})
     backends = load_backends()
     customers, content = str(customers or SAMPLE_CUSTOMERS), str(content or SAMPLE_CONTENT)
-    # Content and every backend first: a wrong setting or a missing key stops the run before any work.
+    run = RunDir(out or default_run_dir(campaign.name))
+    run_id = run.path.name
+    # Checks first: settings, content, every backend and the customer file. Nothing is written until they pass.
     today = date.today()
     documents = load_documents(content)
+    check_usable(documents, today, content)
     by_id = {d.id: d for d in documents}
     subject_max = campaign.generation.subject_max_chars
     retriever = make_retriever(backends.retriever, documents)
     generator = make_generator(backends.generator, brand, subject_max, policy)
     screener = Screener(make_harm_scorer(backends.screener, brand.competitors), Context(brand, policy, by_id, today, subject_max))
-    run = RunDir(out or default_run_dir(campaign.name))
-    run_id = run.path.name
+    exp = campaign.experiment
     try:
         with run.stage("ingest"):
-            df = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})})
+            df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
+                                        campaign.consent.all_opted_in_basis)
             stages.validate_customers(df, customers)
+            check_eligible(df, customers, exp.min_eligible_customers)
+            personal = pii_columns(df)
         with run.stage("segment"):
             seg = campaign.segmentation
             df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed)
@@ -70,10 +78,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
             run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
             stages.validate_screening(variants, audit)
-            passed = passed_by_segment(variants, [p.name for p in profiles],
-                                       campaign.experiment.min_passed_variants_per_segment)
+            passed = passed_by_segment(variants, [p.name for p in profiles], exp.min_passed_variants_per_segment)
         with run.stage("assign"):
-            exp = campaign.experiment
             assignments, weights = stages.assign_arms(df, passed, exp.control_weight, campaign.seed, campaign.name,
                                                       exp.holdout_weight, exp.treatment_weights)
             run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
@@ -93,7 +99,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                           covariates=covariates)
             run.write_csv("results.csv", results)
         with run.stage("explain"):
-            explanation = stages.explain(attributes, exp.metrics, CONTROL, campaign.seed, PII_COLUMNS, exp.alpha,
+            explanation = stages.explain(attributes, exp.metrics, CONTROL, campaign.seed,
+                                         {c: f"personal data ({k})" for c, k in personal.items()}, exp.alpha,
                                          exp.correction)
             factors = variant_factors(results, variants, exp.metrics)
             run.write_csv("attribution.csv", explanation.attribution)
@@ -103,7 +110,9 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
                      "variants": variants, "assignments": assignments, "documents": documents,
                      "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
-                     "policy_version": policy.policy_version, "seconds": run.seconds, "design": design}
+                     "policy_version": policy.policy_version, "seconds": run.seconds, "design": design,
+                     "declarations": declarations(consent, policy), "consent": consent, "personal": personal,
+                     "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in df.columns}}
             title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
             markdown = to_markdown(title, sections)
             run.write_text("report.md", markdown)
@@ -111,14 +120,29 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             stages.publish_report(markdown, audit_summary(variants, run.file("audit_log.csv")))
         manifest = build_manifest(run, run_id, campaign, policy, backends, customers, transactions, content,
                                   config, audit, truth, df, assignments, variants, design)
+        manifest.update(consent=consent, declarations=facts["declarations"], cuped_skipped=facts["cuped_skipped"],
+                        personal_data_columns=personal)
         if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
             manifest["generation_usage"] = generator.usage_report()
         run.write_json("manifest.json", manifest)
-    except BaseException as e:
-        run.fail(e)
+    except Exception as e:  # Prefect's pause/abort signals are BaseExceptions and pass untouched
+        run.fail(e, public_message(e))
         raise
     return {"run_dir": str(run.path), "results": results, "srm": srm, "variants": variants,
             "manifest": manifest}
+
+
+def declarations(consent: dict, policy) -> list[str]:
+    """What the operator declared instead of the data or the default policy proving it: heads design and report."""
+    out = []
+    if consent.get("basis"):
+        out.append(f"Consent DECLARED, not read from the file: every customer is treated as opted in because "
+                   f"\"{consent['basis']}\".")
+    if policy.weaker_than_floor:
+        who = f" (approved by {policy.weakened.approved_by})" if policy.weakened.approved_by else ""
+        out.append(f"Screening policy WEAKER than the floor{who}: \"{policy.weakened.reason}\" — "
+                   + "; ".join(policy.weaker_than_floor) + ".")
+    return out
 
 
 def generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign) -> list:

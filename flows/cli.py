@@ -5,8 +5,11 @@ Exit codes: 0 success; 2 invalid input or config; 3 the safety gate stopped the 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import sys
+import traceback
 
 # No network here: keep Prefect's temporary server and GX from phoning home.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -34,7 +37,7 @@ def cmd_run(args) -> int:
 
     result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
                            config=args.config, columns=parse_pairs(args.column), out=args.out, seed=args.seed,
-                           variants_per_segment=args.variants_per_segment)
+                           variants_per_segment=args.variants_per_segment, all_opted_in=args.all_opted_in)
     print_summary(result)
     return 0
 
@@ -84,15 +87,20 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from pathlib import Path
+
     from tasks.checkpoints import run_checkpoint
     from tasks.errors import InputError
-    from tasks.ingest import load_customers
+    from tasks.ingest import load_customers, resolve_consent
 
-    df = load_customers(args.customers, parse_pairs(args.column), args.transactions)
+    columns = parse_pairs(args.column)
+    df = load_customers(args.customers, columns, args.transactions)
+    df, consent = resolve_consent(df, columns, args.all_opted_in, Path(args.customers))
     result = run_checkpoint("customers", df)
     if not result.success:
         raise InputError(f"{args.customers}: customer data failed validation\n{result.summary()}")
-    print(f"{args.customers}: {df.height} customers, all {result.evaluated} expectations met")
+    print(f"{args.customers}: {df.height} customers, all {result.evaluated} expectations met; consent from "
+          f"{consent['column'] or 'a declaration'} ({consent['rule']})")
     return 0
 
 
@@ -103,6 +111,7 @@ def cmd_screen(args) -> int:
     from config import load_backends, load_settings
     from flows.campaign import SAMPLE_CONTENT
     from tasks.content import load_documents
+    from tasks.files import write_csv
     from tasks.safety import Screener, make_harm_scorer
     from tasks.safety.batch import read_messages, screen_rows
     from tasks.safety.rules import Context
@@ -118,7 +127,7 @@ def cmd_screen(args) -> int:
     if out.suffix.lower() == ".jsonl":
         verdicts.write_ndjson(out)
     else:
-        verdicts.write_csv(out)
+        write_csv(verdicts, out)
     blocked = int((verdicts["decision"] == "block").sum()) if verdicts.height else 0
     print(f"screened {verdicts.height} messages with {screener.name} + local rules (policy {policy.policy_version}): "
           f"{verdicts.height - blocked} pass, {blocked} block -> {out}")
@@ -148,6 +157,7 @@ def cmd_audit_export(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cpo", description="Customer Personalization Orchestrator")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of input and safety-gate errors")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a whole campaign")
@@ -159,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run directory (default runs/<campaign>-<UTC timestamp>)")
     run.add_argument("--seed", type=int)
     run.add_argument("--variants-per-segment", type=int)
+    run.add_argument("--all-opted-in", metavar="BASIS",
+                     help="declare that EVERY customer in the file consented to email, and why (when the file has "
+                          "no opt-in column); recorded in the manifest and the report")
     run.set_defaults(func=cmd_run)
 
     ana = sub.add_parser("analyze", help="analyze an experiment from an outcome file")
@@ -190,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--customers", required=True)
     val.add_argument("--transactions")
     val.add_argument("--column", action="append", metavar="CANONICAL=SOURCE")
+    val.add_argument("--all-opted-in", metavar="BASIS", help="as for cpo run")
     val.set_defaults(func=cmd_validate)
 
     audit = sub.add_parser("audit", help="verify or export a run's audit log")
@@ -207,19 +221,59 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+USER_ERROR_STATE = re.compile(r"Finished in state Failed\(.*\b(?:InputError|SafetyGateError|ScreenerUnavailable)\b")
+
+
+class UserErrorLog(logging.Filter):
+    """Input and safety-gate errors (exit 2 and 3) are one clear message, not a traceback: in the terminal
+    the CLI prints it once; in Prefect's log it appears as the masked message alone. `--debug` turns this off."""
+
+    def __init__(self, console: bool):
+        super().__init__()
+        self.console = console
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tasks.errors import CpoError, public_message
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, CpoError):
+            record.msg, record.args, record.exc_info, record.exc_text = (f"stopped: {public_message(error)}", (),
+                                                                         None, None)
+            record.cpo_user_error = True
+        elif USER_ERROR_STATE.search(str(record.msg)):
+            record.cpo_user_error = True  # Prefect's "Finished in state Failed(... InputError: ...)"
+        return not (self.console and getattr(record, "cpo_user_error", False))
+
+
+def quiet_user_errors() -> None:
+    import prefect.main  # noqa: F401 - sets up Prefect's logging handlers
+
+    loggers = [logging.getLogger()] + [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)
+                                       if n.startswith("prefect")]
+    for handler in {h for lg in loggers for h in getattr(lg, "handlers", [])}:
+        if not any(isinstance(f, UserErrorLog) for f in handler.filters):
+            handler.addFilter(UserErrorLog(console="APILogHandler" not in type(handler).__name__))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from tasks.errors import CpoError
+    from tasks.errors import CpoError, public_message
 
     try:
+        if not args.debug and args.command in ("run", "analyze"):
+            quiet_user_errors()
         return args.func(args)
     except CpoError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {public_message(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001 - the contract's "anything else"
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {public_message(e)}", file=sys.stderr)
         return 1
 
 

@@ -6,6 +6,7 @@ cost more than the stage. Input errors are never retried; backend calls are.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -19,7 +20,7 @@ from tasks.experiment.assign import assign
 from tasks.experiment.simulate import simulate
 from tasks.explain import Explanation
 from tasks.explain import explain as explain_effects
-from tasks.ingest import load_customers
+from tasks.ingest import load_customers, resolve_consent
 from tasks.records import Document, SegmentProfile, Variant
 from tasks.retrieval import Retriever, retrieve_for_segments
 from tasks.safety import Screener, message_of
@@ -39,10 +40,13 @@ def _transient(task, task_run, state) -> bool:
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest(customers: str, transactions: str | None, columns: dict[str, str]) -> pl.DataFrame:
-    df = load_customers(customers, columns, transactions)
-    get_run_logger().info("ingested %d customers, %d columns", df.height, df.width)
-    return df
+def ingest(customers: str, transactions: str | None, columns: dict[str, str],
+           all_opted_in_basis: str | None) -> tuple[pl.DataFrame, dict]:
+    df, consent = resolve_consent(load_customers(customers, columns, transactions), columns, all_opted_in_basis,
+                                  Path(customers))
+    get_run_logger().info("ingested %d customers, %d columns; consent: %s", df.height, df.width,
+                          consent.get("column") or consent["rule"])
+    return df, consent
 
 
 @task(name="validate-customers", cache_policy=NO_CACHE)

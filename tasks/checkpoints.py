@@ -334,7 +334,8 @@ def _failure(entry: _Entry, result, df: pl.DataFrame) -> FailedExpectation:
     description = entry.description
     if not indices and "observed_value" in details:
         description += f" (observed {details['observed_value']!r})"
-    return FailedExpectation(entry.type, column, description, int(count), _rows(df, indices[:MAX_EXAMPLES]))
+    return FailedExpectation(entry.type, column, description, int(count),
+                             _rows(df, indices[:MAX_EXAMPLES], entry.columns))
 
 
 def _duplicate_groups(df: pl.DataFrame, column: str, indices: list[int]) -> list[int]:
@@ -358,15 +359,19 @@ def _duplicate_groups(df: pl.DataFrame, column: str, indices: list[int]) -> list
     return out or indices
 
 
-def _rows(df: pl.DataFrame, indices: list[int]) -> list[dict]:
+def _rows(df: pl.DataFrame, indices: list[int], checked: tuple[str, ...] = ()) -> list[dict]:
+    """The offending rows without personal data: PII columns dropped, except the checked ones, masked."""
     import polars as pl
+
+    from tasks.privacy import pii_columns, safe_row
 
     if not indices:
         return []
-    rows = df.select(pl.all().gather(indices)).to_dicts()
+    rows = df.select(pl.all().gather(indices))
+    pii = pii_columns(rows) | {c: k for c, k in pii_columns(df.head(2000)).items()}
     # "row" is the 1-based row number; a data column that happens to be called "row" becomes "_row"
-    return [{"row": i + 1, **{("_row" if k == "row" else k): v for k, v in row.items()}}
-            for i, row in zip(indices, rows)]
+    return [{"row": i + 1, **{("_row" if k == "row" else k): v for k, v in safe_row(row, pii, set(checked)).items()}}
+            for i, row in zip(indices, rows.to_dicts())]
 
 
 def _exception_message(info: Any) -> str | None:

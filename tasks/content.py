@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from tasks.errors import InputError
+from tasks.files import decode
 from tasks.records import Document
 
 ID_KEYS, TEXT_KEYS = ("id", "document_id"), ("content", "body", "text")
@@ -57,13 +58,28 @@ def document_from_json(raw: dict, where: str) -> Document:
                     keywords=_as_list(raw.get("keywords")), approval_status=_status(raw), source=where, **dates)
 
 
+def read_text(path: Path) -> str:
+    """UTF-8 (with or without BOM), UTF-16 or a detected legacy encoding; the failing line named otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot be read: {e.strerror}") from None
+    return decode(data, path)[0]
+
+
 def document_from_text(path: Path) -> Document:
     """A .md/.txt file: optional YAML front matter for metadata; id is the file name without extension."""
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path)
     meta = {}
     match = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.S)
     if match:
-        meta = yaml.safe_load(match.group(1)) or {}
+        try:
+            meta = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError as e:
+            raise InputError(f"{path}: the front matter (between the --- lines) is not valid YAML: "
+                             f"{str(e).splitlines()[0]}") from None
+        if not isinstance(meta, dict):
+            raise InputError(f"{path}: the front matter must be 'key: value' lines, not {type(meta).__name__}")
         text = text[match.end():]
     heading = re.match(r"^\s*#\s+(.+)\n", text)
     title = meta.get("title") or (heading.group(1).strip() if heading else path.stem)
@@ -72,11 +88,12 @@ def document_from_text(path: Path) -> Document:
 
 def load_documents(path: str | Path) -> list[Document]:
     path = Path(path)
-    if path.is_file() and path.suffix == ".jsonl":
-        docs = [_json_line(line, f"{path}:{i}") for i, line in enumerate(path.read_text("utf-8-sig").splitlines(), 1)
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        docs = [_json_line(line, f"{path}:{i}") for i, line in enumerate(read_text(path).splitlines(), 1)
                 if line.strip()]
     elif path.is_dir():
-        docs = [_load_file(p) for p in sorted(path.iterdir()) if p.suffix in (".md", ".txt", ".json")]
+        docs = [_load_file(p) for p in sorted(path.iterdir())
+                if p.is_file() and p.suffix.lower() in (".md", ".txt", ".json")]
     else:
         raise InputError(f"{path}: content must be a folder of .md/.txt/.json files or one .jsonl file")
     if not docs:
@@ -91,18 +108,33 @@ def load_documents(path: str | Path) -> list[Document]:
 
 def _json_line(line: str, where: str) -> Document:
     try:
-        return document_from_json(json.loads(line), where)
+        raw = json.loads(line)
     except json.JSONDecodeError as e:
         raise InputError(f"{where}: not valid JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: expected one JSON object per line, got {type(raw).__name__}")
+    return document_from_json(raw, where)
 
 
 def _load_file(p: Path) -> Document:
-    if p.suffix != ".json":
+    if p.suffix.lower() != ".json":
         return document_from_text(p)
     try:
-        raw = json.loads(p.read_text(encoding="utf-8-sig"))
+        raw = json.loads(read_text(p))
     except json.JSONDecodeError as e:
         raise InputError(f"{p}: not valid JSON: {e}") from None
     if not isinstance(raw, dict):
         raise InputError(f"{p}: expected one JSON object per file")
     return document_from_json(raw, str(p))
+
+
+def check_usable(documents: list[Document], day: date, source: str | Path) -> list[Document]:
+    """The documents copy may cite today; none is an input error (exit 2), not a safety-gate stop."""
+    usable = [d for d in documents if d.usable_on(day)]
+    if usable:
+        return usable
+    expired = sum(bool(d.expires_at and d.expires_at < day) for d in documents)
+    draft = sum(d.approval_status.lower() != "approved" for d in documents)
+    future = sum(bool(d.approved_at and d.approved_at > day) for d in documents)
+    raise InputError(f"{source}: none of the {len(documents)} documents may be cited on {day} ({expired} expired, "
+                     f"{draft} not approved, {future} approved only from a later date); add current approved content")

@@ -19,3 +19,10 @@ class SafetyGateError(CpoError):
 
 class ScreenerUnavailable(SafetyGateError):
     """The screening backend could not give a verdict; we fail closed."""
+
+
+def public_message(error: BaseException) -> str:
+    """What a person, `run_status.json` and Prefect's log may see of an error: personal data masked."""
+    from tasks.privacy import mask_text
+
+    return mask_text(str(error) if isinstance(error, CpoError) else f"{type(error).__name__}: {error}")

@@ -8,31 +8,23 @@ from pathlib import Path
 import polars as pl
 
 from tasks.errors import InputError
+from tasks.files import read_table
+from tasks.privacy import kind_by_content, kind_by_name, normalise_name, safe_row
 
 RFM = ("recency_days", "frequency", "monetary")
 NUMERIC = {"recency_days": pl.Float64, "frequency": pl.Float64, "monetary": pl.Float64, "age": pl.Float64}
-TRUE_WORDS = {"true", "t", "yes", "y", "1", "opt-in", "opted_in", "subscribed"}
-FALSE_WORDS = {"false", "f", "no", "n", "0", "opt-out", "opted_out", "unsubscribed"}
-
-
-def read_table(path: str | Path) -> pl.DataFrame:
-    """CSV (full schema inference, so a late decimal does not break a column) or Parquet."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema_length=None, encoding="utf8-lossy", try_parse_dates=False)
-    except (pl.exceptions.PolarsError, OSError, UnicodeError) as e:
-        raise InputError(f"{path}: cannot be read as a table: {e}") from None
+TRUE_WORDS = {"true", "t", "yes", "y", "1", "1.0", "opt-in", "opted_in", "subscribed"}
+FALSE_WORDS = {"false", "f", "no", "n", "0", "0.0", "opt-out", "opted_out", "unsubscribed"}
 
 
 def examples(df: pl.DataFrame, mask: pl.Expr, columns: list[str], limit: int = 5) -> str:
-    """Example rows (1-based data row numbers) where `mask` holds, as text for an error message."""
+    """Example rows (1-based data row numbers) where `mask` holds, as text for an error message; personal
+    data masked (`j***@example.org`)."""
     bad = df.with_row_index("row", offset=1).filter(mask).head(limit)
     keep = ["row"] + [c for c in columns if c in bad.columns]
-    return "; ".join(", ".join(f"{k}={r[k]!r}" for k in keep) for r in bad.select(keep).to_dicts())
+    pii = {c: k for c in keep[1:] if (k := kind_by_name(c) or kind_by_content(bad[c]))}
+    rows = [safe_row(r, pii, show=set(keep)) for r in bad.select(keep).to_dicts()]
+    return "; ".join(", ".join(f"{k}={r[k]!r}" for k in keep) for r in rows)
 
 
 def map_columns(df: pl.DataFrame, mapping: dict[str, str], source: Path) -> pl.DataFrame:
@@ -55,16 +47,22 @@ def require(df: pl.DataFrame, columns: list[str], source: Path, hint: str = "") 
 
 
 def to_number(df: pl.DataFrame, column: str, source: Path) -> pl.DataFrame:
-    """Cast a column to float; values that are present but not numbers are an input error."""
-    if column not in df.columns or df.schema[column].is_numeric():
-        return df.with_columns(pl.col(column).cast(pl.Float64)) if column in df.columns else df
-    cleaned = pl.col(column).cast(pl.String).str.strip_chars().str.replace_all(r"[$,]", "")
-    parsed = cleaned.cast(pl.Float64, strict=False)
-    bad = parsed.is_null() & cleaned.is_not_null() & (cleaned != "")
+    """Cast a column to float. Accepted: plain numbers, a leading currency sign, US thousands separators
+    (1,234.50). Refused with their rows: other text, NaN, infinities and ambiguous forms such as 1.234,50."""
+    if column not in df.columns:
+        return df
+    if df.schema[column].is_numeric():
+        value = pl.col(column).cast(pl.Float64)
+        bad = value.is_nan() | value.is_infinite()
+    else:
+        cleaned = pl.col(column).cast(pl.String).str.strip_chars().str.replace(r"^([+-]?)\s*[$€£]\s*", "$1")
+        ok = cleaned.str.contains(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?$") & cleaned.str.contains(r"\d")
+        value = pl.when(ok).then(cleaned.str.replace_all(",", "")).cast(pl.Float64, strict=False)
+        bad = ~ok & cleaned.is_not_null() & (cleaned != "")
     if df.select(bad.any()).item():
-        raise InputError(f"{source}: column '{column}' must be numeric; bad rows: "
-                         f"{examples(df, bad, ['customer_id', column])}")
-    return df.with_columns(parsed.alias(column))
+        raise InputError(f"{source}: column '{column}' must hold numbers (e.g. 1234.50; no NaN, infinity or "
+                         f"1.234,50); bad rows: {examples(df, bad, ['customer_id', column])}")
+    return df.with_columns(value.alias(column))
 
 
 def to_boolean(df: pl.DataFrame, column: str, source: Path) -> pl.DataFrame:
@@ -110,16 +108,61 @@ def load_customers(path: str | Path, mapping: dict[str, str] | None = None,
                    transactions: str | Path | None = None) -> pl.DataFrame:
     """The customer table with canonical names and types: ids as strings, RFM as floats, opt-in as bool."""
     path = Path(path)
-    df = map_columns(read_table(path), mapping or {}, path)
+    df = map_columns(read_table(path, "customer file"), mapping or {}, path)
     require(df, ["customer_id"], path, hint=" (map yours with --column customer_id=YOUR_COLUMN)")
+    if df.height == 0:
+        raise InputError(f"{path}: has a header but no customer rows")
     df = df.with_columns(pl.col("customer_id").cast(pl.String).str.strip_chars())
     if transactions:
         tx_path = Path(transactions)
-        rfm = rfm_from_transactions(read_table(tx_path), tx_path)
+        rfm = rfm_from_transactions(read_table(tx_path, "transactions file"), tx_path)
         window = float(rfm["recency_days"].max() or 0) + 1
         df = attach_transactions(df, rfm, window)
     require(df, list(RFM), path, hint=" (map them with --column recency_days=SOURCE, or give --transactions)")
     for column in NUMERIC:
         df = to_number(df, column, path)
-    df = to_boolean(df, "email_opt_in", path)
-    return df
+    for column in RFM:
+        empty = pl.col(column).is_null()
+        if df.select(empty.any()).item():
+            raise InputError(f"{path}: column '{column}' is empty on {df.select(empty.sum()).item()} rows "
+                             f"(RFM needs a value for every customer); e.g. {examples(df, empty, ['customer_id', column])}")
+    return to_boolean(df, "email_opt_in", path)
+
+
+# Columns that say who agreed to marketing email (normalised names); opt-out columns are read inverted.
+OPT_IN_NAMES = {"email_opt_in", "opt_in", "optin", "opted_in", "email_optin", "marketing_opt_in", "marketing_optin",
+                "email_marketing_opt_in", "marketing_consent", "email_consent", "email_marketing_consent", "consent",
+                "accepts_marketing", "accepts_email_marketing", "accepts_email", "subscribed", "email_subscribed",
+                "is_subscribed", "newsletter_opt_in", "can_email", "emailable", "email_permission"}
+OPT_OUT_NAMES = {"email_opt_out", "opt_out", "optout", "opted_out", "email_optout", "marketing_opt_out",
+                 "unsubscribed", "is_unsubscribed", "email_unsubscribed", "do_not_email", "do_not_contact",
+                 "do_not_mail", "dne", "dnc"}
+
+
+def resolve_consent(df: pl.DataFrame, mapping: dict[str, str], all_opted_in_basis: str | None,
+                    source: Path) -> tuple[pl.DataFrame, dict]:
+    """Who agreed to be emailed. `email_opt_in` (or the column mapped onto it) wins; otherwise one column
+    whose name says opt-in (or opt-out, read inverted) is used and named; otherwise the operator's explicit
+    statement that the whole file consented. With none of these the run stops: consent is never assumed."""
+    if "email_opt_in" in df.columns:
+        return df, {"column": mapping.get("email_opt_in", "email_opt_in"), "rule": "column"}
+    found = {c: normalise_name(c) in OPT_OUT_NAMES for c in df.columns
+             if normalise_name(c) in OPT_IN_NAMES | OPT_OUT_NAMES}
+    if len(found) > 1:
+        raise InputError(f"{source}: several columns could say who consented to email ({', '.join(found)}); "
+                         f"name the one to use with --column email_opt_in=COLUMN")
+    if found:
+        column, inverted = next(iter(found.items()))
+        df = to_boolean(df.rename({column: "email_opt_in"}), "email_opt_in", source)
+        if inverted:
+            df = df.with_columns(~pl.col("email_opt_in"))
+        return df, {"column": column, "rule": "opt-out column, inverted" if inverted else "opt-in column"}
+    if all_opted_in_basis:
+        return (df.with_columns(pl.lit(True).alias("email_opt_in")),
+                {"column": None, "rule": "declared: every customer in the file opted in", "basis": all_opted_in_basis})
+    raise InputError(
+        f"{source}: no consent column. cpo emails only customers who opted in, and no column says who did "
+        f"(columns are: {', '.join(df.columns)}). Map yours with --column email_opt_in=YOUR_COLUMN "
+        f"(true/yes/1 = opted in), or, if every customer in the file consented, declare it with "
+        f"--all-opted-in 'WHY' (or consent.all_opted_in_basis in campaign.yaml); the statement is recorded "
+        f"in the manifest and the report.")

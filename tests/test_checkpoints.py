@@ -59,11 +59,18 @@ def test_duplicate_customer_id_fails_with_the_duplicated_rows():
     assert failure.examples[1]["recency_days"] == 300.0  # whole rows, not just the key
 
 
-def test_negative_monetary_fails_with_the_row():
+def test_negative_monetary_fails_with_the_row_without_personal_data():
     failure = only_failure(run_checkpoint("customers", customers(monetary=[900.0, -5.0, 0.0])))
     assert failure.column == "monetary" and failure.unexpected_count == 1
     assert failure.examples == [{"row": 2, "customer_id": "b", "recency_days": 40.0, "frequency": 4,
-                                 "monetary": -5.0, "email": "b@example.com", "email_opt_in": True}]
+                                 "monetary": -5.0, "email_opt_in": True}]  # the email column is left out
+
+
+def test_a_bad_email_is_shown_masked():
+    failure = only_failure(run_checkpoint("customers", customers(email=["a@example.com", "jose.garcia@", None])))
+    assert failure.column == "email"
+    assert [e["email"] for e in failure.examples] == ["j***"]
+    assert "jose" not in failure.line()
 
 
 def test_recency_out_of_range_fails():

@@ -10,6 +10,8 @@ import hashlib
 import numpy as np
 import polars as pl
 
+from tasks.errors import InputError
+
 CONTROL, HOLDOUT = "control", "holdout"
 
 
@@ -74,5 +76,23 @@ def assign(customers: pl.DataFrame, passed: dict[str, dict[int, str]], control_w
         arms[rows] = pick_arms(u[rows], weights[segment])
         for slot, vid in slots.items():
             variants[rows & (arms == treatment_arm(slot))] = vid
-    out = pool.with_columns(pl.Series("arm", arms, dtype=pl.String), pl.Series("variant_id", variants, dtype=pl.String))
+    # from Python lists: an object array whose first value is None (a control customer first) cannot be cast
+    out = pool.with_columns(pl.Series("arm", arms.tolist(), dtype=pl.String),
+                            pl.Series("variant_id", variants.tolist(), dtype=pl.String))
     return out, weights
+
+
+def check_eligible(customers: pl.DataFrame, source: str, minimum: int) -> int:
+    """Stop before anything is written when too few customers may be emailed; say why they may not."""
+    n = customers.select(eligible(customers).sum()).item()
+    if n >= minimum:
+        return n
+    why = []
+    if "email_opt_in" in customers.columns:
+        why.append(f"{customers.select((~pl.col('email_opt_in').fill_null(False)).sum()).item()} have not opted in")
+    if "email" in customers.columns:
+        no_address = pl.col("email").is_null() | (pl.col("email").cast(pl.String).str.strip_chars() == "")
+        why.append(f"{customers.select(no_address.sum()).item()} have no email address")
+    raise InputError(f"{source}: only {n} of {customers.height} customers may be emailed "
+                     f"({'; '.join(why) or 'no reason known'}); the experiment needs at least {minimum} "
+                     f"(experiment.min_eligible_customers)")

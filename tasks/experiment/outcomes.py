@@ -6,7 +6,8 @@ from pathlib import Path
 import polars as pl
 
 from tasks.errors import InputError
-from tasks.ingest import examples, read_table
+from tasks.files import read_table
+from tasks.ingest import examples
 
 KNOWN_METRICS = ["opened", "clicked", "converted", "revenue", "spend", "purchased", "orders", "unsubscribed",
                  "open", "click", "conversion", "order_value"]

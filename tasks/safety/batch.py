@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from tasks.errors import InputError
-from tasks.ingest import read_table
+from tasks.files import read_table
 from tasks.safety import Screener
 from tasks.safety.rules import Message
 

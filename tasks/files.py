@@ -1,0 +1,145 @@
+"""Reading tables people hand us, and the one CSV writer for everything the product writes.
+
+Reading: CSV in any common encoding (UTF-8, UTF-16 with a BOM, Windows-1252 / Latin-1 detected) and
+delimiter (`,` `;` tab `|`, sniffed), Parquet and Excel recognised by their bytes, anything else refused
+with a sentence that says what to do. Every failure names the file, and the line where one is known.
+
+Writing: cells that a spreadsheet would run as a formula (OWASP's CSV-injection list `= + - @`, tab and
+carriage return, also behind leading whitespace, a line feed, a no-break space, or written in their
+fullwidth forms) are prefixed with `'`. Plain numbers are left alone. Files are written whole (temp + rename).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import polars as pl
+
+from tasks.errors import InputError
+
+EXCEL = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+DELIMITERS = [",", ";", "\t", "|"]
+# A cell a spreadsheet would evaluate: a trigger after optional (Unicode) whitespace, or a leading tab / CR.
+FORMULA = r"^(?:[\t\r]|[\s\u00a0\u2000-\u200b\u3000\ufeff]*[=+\-@\uff1d\uff0b\uff0d\uff20])"
+PLAIN_NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
+
+
+def read_table(path: str | Path, what: str = "file") -> pl.DataFrame:
+    return read_table_info(path, what)[0]
+
+
+def read_table_info(path: str | Path, what: str = "file") -> tuple[pl.DataFrame, dict]:
+    """The table and how it was read ({"format", "encoding", "delimiter"}) for the manifest."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a CSV, TSV, Parquet or Excel {what}")
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot be read: {e.strerror}") from None
+    if not data.strip():
+        raise InputError(f"{path}: the {what} is empty (no header, no rows)")
+    if data[:4] == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
+        return _parquet(path), {"format": "parquet"}
+    if data[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0") or path.suffix.lower() in EXCEL:
+        return _excel(path), {"format": "excel"}
+    text, encoding = decode(data, path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
+    try:
+        df = pl.read_csv(io.StringIO(text), separator=delimiter, infer_schema_length=None, try_parse_dates=False,
+                         truncate_ragged_lines=False)
+    except pl.exceptions.PolarsError as e:
+        raise InputError(f"{path}: cannot be read as a table ({_first_line(e)}); check that every row has "
+                         f"the header's {text.splitlines()[0].count(delimiter) + 1} fields") from None
+    return df, {"format": "csv", "encoding": encoding, "delimiter": delimiter}
+
+
+def decode(data: bytes, path: Path) -> tuple[str, str]:
+    """Text and its encoding. UTF-8 first (with or without BOM); UTF-16 by its BOM; otherwise the encoding
+    charset-normalizer finds. Binary data, or bytes no encoding explains, are named with their line."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16"), "utf-16"
+    if b"\x00" in data[:8192]:
+        raise InputError(f"{path}: looks like a binary file, not a CSV (save it as CSV, UTF-8)")
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as e:
+        bad_line = data[:e.start].count(b"\n") + 1
+    from charset_normalizer import from_bytes
+
+    guess = from_bytes(data, cp_isolation=["cp1252", "latin_1", "iso8859_15", "cp1250", "mac_roman"]).best()
+    if guess is None:
+        raise InputError(f"{path}: line {bad_line} is not valid UTF-8 and no common encoding explains the file; "
+                         f"save it as CSV UTF-8")
+    encoding = "cp1252" if guess.encoding in ("latin_1", "iso8859_15") else guess.encoding
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError:
+        return data.decode(guess.encoding), guess.encoding
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the same number (> 1) of fields; a comma otherwise."""
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    best, best_width = ",", 1
+    for d in DELIMITERS:
+        widths = {len(row) for row in csv.reader(lines, delimiter=d)}
+        if len(widths) == 1 and (width := widths.pop()) > best_width:
+            best, best_width = d, width
+    return best
+
+
+def _parquet(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
+
+
+def _excel(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_excel(path, engine="calamine", infer_schema_length=None)
+    except ImportError:
+        raise InputError(f"{path}: Excel files need the 'fastexcel' package; or save the sheet as CSV") from None
+    except Exception as e:  # noqa: BLE001 - any reader failure is the same advice
+        raise InputError(f"{path}: cannot be read as a spreadsheet ({_first_line(e)}); save it as CSV") from None
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def neutralise(df: pl.DataFrame) -> pl.DataFrame:
+    """Every text cell a spreadsheet would run as a formula, prefixed with `'`."""
+    fixes = []
+    for name, dtype in df.schema.items():
+        if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+            col = pl.col(name).cast(pl.String)
+            risky = col.str.contains(FORMULA) & ~col.str.contains(PLAIN_NUMBER)
+            fixes.append(pl.when(risky).then(pl.lit("'") + col).otherwise(col).alias(name))
+    return df.with_columns(fixes) if fixes else df
+
+
+def neutralise_cell(value: str) -> str:
+    return neutralise(pl.DataFrame({"v": [value]}, schema={"v": pl.String}))["v"][0]
+
+
+def write_csv(df: pl.DataFrame, path: str | Path) -> Path:
+    """The product's CSV writer: formula cells neutralised, nested values as JSON, written whole."""
+    target = Path(path)
+    nested = [n for n, t in df.schema.items() if isinstance(t, (pl.List, pl.Array, pl.Struct))]
+    if nested:
+        df = df.with_columns(pl.col(n).map_elements(_json, return_dtype=pl.String) for n in nested)
+    tmp = target.with_name(f".{target.name}.tmp")
+    neutralise(df).write_csv(tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def _json(value) -> str:
+    import json
+    return json.dumps(value.to_list() if hasattr(value, "to_list") else value, default=str)

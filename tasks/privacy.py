@@ -1,0 +1,114 @@
+"""Personal data: which columns hold it (by name and by content), and how to show a value without revealing it.
+
+Every message that quotes a customer row goes through `safe_row`, so names, addresses and phone numbers
+never reach a terminal, `run_status.json` or Prefect's database; PII columns are never model features.
+"""
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d ().-]{6,}\d(?![\w.])")
+NATIONAL_ID = re.compile(r"^\d{3}-\d{2}-\d{4}$|^[A-Z]{2}\d{6}[A-D]$")  # US SSN, UK National Insurance number
+CARD = re.compile(r"^(?:\d[ -]?){13,19}$")
+PERSON_NAME = re.compile(r"^[A-Z][a-zà-ÿ'’-]+(?: [A-Z][a-zà-ÿ'’.-]+){0,3}$")
+
+# Column names (lower case, runs of non-alphanumerics as "_") that hold personal data, by kind.
+NAMES = {
+    "email": {"email", "e_mail", "email_address", "emailaddress", "mail", "email_addr", "contact_email"},
+    "phone": {"phone", "phone_number", "phonenumber", "mobile", "mobile_number", "cell", "cell_phone", "telephone",
+              "tel", "msisdn", "sms_number", "whatsapp"},
+    "name": {"name", "first_name", "firstname", "last_name", "lastname", "full_name", "fullname", "surname",
+             "given_name", "family_name", "middle_name", "customer_name", "contact_name", "fname", "lname",
+             "username", "user_name", "display_name"},
+    "national_id": {"ssn", "social_security", "social_security_number", "national_id", "national_insurance",
+                    "nino", "nin", "passport", "passport_number", "tax_id", "tin", "sin", "driver_license",
+                    "drivers_license", "id_number"},
+    "address": {"address", "street", "street_address", "address_line1", "address_line_1", "address1",
+                "address_line2", "address2", "home_address", "postal_address"},
+    "birth_date": {"dob", "date_of_birth", "birth_date", "birthdate", "birthday"},
+    "network": {"ip", "ip_address", "ipaddress", "device_id", "cookie_id"},
+    "payment": {"credit_card", "card_number", "iban", "account_number", "bank_account", "cc_number"},
+}
+SAMPLE = 2_000
+
+
+def normalise_name(column: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", column.lower()).strip("_")
+
+
+def kind_by_name(column: str) -> str | None:
+    name = normalise_name(column)
+    return next((kind for kind, names in NAMES.items() if name in names), None)
+
+
+def kind_by_content(values: pl.Series) -> str | None:
+    """What most of a text column's values look like: emails, phone numbers, national ids, card numbers or
+    people's names (capitalised words, many distinct values)."""
+    if values.dtype != pl.String:
+        return None
+    text = values.drop_nulls().str.strip_chars()
+    sample = text.filter(text != "").head(SAMPLE).to_list()
+    if not sample:
+        return None
+    share = lambda pattern: sum(bool(pattern.fullmatch(v)) for v in sample) / len(sample)  # noqa: E731
+    if share(EMAIL) >= 0.5:
+        return "email"
+    if share(NATIONAL_ID) >= 0.5:
+        return "national_id"
+    if share(CARD) >= 0.5:
+        return "payment"
+    if share(PHONE) >= 0.5 and sum(len(re.sub(r"\D", "", v)) >= 7 for v in sample) / len(sample) >= 0.5:
+        return "phone"
+    if share(PERSON_NAME) >= 0.8 and len(set(sample)) >= max(20, 0.05 * len(sample)):
+        return "name"
+    return None
+
+
+def pii_columns(df: pl.DataFrame) -> dict[str, str]:
+    """Column -> kind of personal data ("email", "phone", "name", ...), found by name or by content."""
+    out = {}
+    for column in df.columns:
+        kind = kind_by_name(column) or kind_by_content(df[column])
+        if kind:
+            out[column] = kind
+    return out
+
+
+def mask(value: object, kind: str | None = None) -> str:
+    """`j***@example.org`, `***-***-**67`, `J***`: enough to find the row, not enough to know the person."""
+    if value is None:
+        return "None"
+    text = str(value)
+    if EMAIL.fullmatch(text.strip()):
+        local, _, domain = text.strip().partition("@")
+        return f"{local[:1]}***@{domain}"
+    if kind == "phone" or (kind is None and PHONE.fullmatch(text.strip())):
+        digits = re.sub(r"\D", "", text)
+        return "***" + digits[-2:] if len(digits) > 4 else "***"
+    return (text[:1] + "***") if text else ""
+
+
+def _phone_in_text(found: str) -> bool:
+    """A phone number in prose: 9+ digits written with a separator or a leading +, and not a date."""
+    return (len(re.sub(r"\D", "", found)) >= 9 and bool(re.search(r"[ ().+-]", found))
+            and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", found.strip()))
+
+
+def mask_text(text: str) -> str:
+    """Mask emails and phone numbers inside free text (a message that may quote a value)."""
+    text = EMAIL.sub(lambda m: mask(m.group(0)), text)
+    return PHONE.sub(lambda m: mask(m.group(0), "phone") if _phone_in_text(m.group(0)) else m.group(0), text)
+
+
+def safe_row(row: dict, pii: dict[str, str], show: set[str] = frozenset()) -> dict:
+    """A row for a message: personal-data columns dropped, except those in `show`, which are masked.
+    Any other value that looks like an email or phone number is masked too."""
+    out = {}
+    for k, v in row.items():
+        if k in pii and k not in show:
+            continue
+        out[k] = mask(v, pii.get(k)) if k in pii else (mask_text(v) if isinstance(v, str) else v)
+    return out
