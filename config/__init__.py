@@ -268,10 +268,22 @@ class Backends(_Strict):
     screener: Literal["local", "azure"] = "local"
 
 
+# Every CPO_* environment variable cpo reads. Any other CPO_* name is a typo that would silently leave a
+# setting at its default (CPO_SCREENR=azure would screen locally), so it stops the run.
+KNOWN_ENV = {
+    "CPO_GENERATOR", "CPO_RETRIEVER", "CPO_SCREENER", "CPO_OPENAI_MODEL", "CPO_OPENAI_CONCURRENCY", "CPO_OPENAI_RPM",
+    "CPO_OPENAI_TPM", "CPO_OPENAI_TIMEOUT", "CPO_OPENAI_MAX_RETRIES", "CPO_OPENAI_BACKOFF", "CPO_OPENAI_MAX_TOKENS",
+    "CPO_OPENAI_TEMPERATURE", "CPO_CACHE_DIR", "CPO_PROJECT_DIR", "CPO_HILLSTROM",
+}  # a setting is added here when the code that reads it lands: a name set for a feature that is not built stops
+
+
 def load_backends(env: dict | None = None) -> Backends:
     import os
 
     env = os.environ if env is None else env
+    if problem := unknown_names(sorted(k for k in env if k.startswith("CPO_")), sorted(KNOWN_ENV),
+                                "setting in the environment"):
+        raise InputError(f"environment: {problem}")
     data = {k: env[f"CPO_{k.upper()}"].strip().lower() for k in ("generator", "retriever", "screener")
             if env.get(f"CPO_{k.upper()}", "").strip()}
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
 import polars as pl
@@ -124,8 +125,12 @@ def neutralise(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(fixes) if fixes else df
 
 
-def neutralise_cell(value: str) -> str:
-    return neutralise(pl.DataFrame({"v": [value]}, schema={"v": pl.String}))["v"][0]
+_FORMULA, _PLAIN_NUMBER = re.compile(FORMULA), re.compile(PLAIN_NUMBER)
+
+
+def safe_cell(value: str) -> str:
+    """One cell, as `neutralise` treats a column (for writers that go row by row, like the audit log)."""
+    return "'" + value if _FORMULA.search(value) and not _PLAIN_NUMBER.search(value) else value
 
 
 def write_csv(df: pl.DataFrame, path: str | Path) -> Path:

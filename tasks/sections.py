@@ -145,8 +145,10 @@ def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], explana
         f"{facts['customers'] - assignments.height} excluded (opted out or no address) and never assigned.",
         f"Arms: {', '.join(f'{a} ({n})' for a, n in arms.iter_rows())}. Assignment is SHA-256 hash-based on "
         "the customer id, seeded, stratified by segment: each segment's treatment_k sends that segment's k-th variant.",
+        consent_line(facts["consent"]),
         f"Backends: {', '.join(f'{k}={v}' for k, v in facts['backends'].items())}. "
         f"Screening policy {facts['policy_version']}.",
+        *privacy_lines(facts["personal"], facts["cuped_skipped"]),
         Table(["segment", "customers", "share", "profile", "content retrieved"],
               [[p.name, p.size, f"{p.share:.0%}", p.description, ", ".join(h.document_id for h in facts["hits"][p.name][:4])]
                for p in facts["profiles"]])])
@@ -165,8 +167,26 @@ def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], explana
               [[e.strategy, e.metric, e.attribute, f"{e.op} {e.value}", fmt(e.rel_lift, "pct")] for e in sim.effects])])
     timing = Section("Seconds per stage", [Table(["stage", "seconds"], [[k, f"{v:.2f}"] for k, v in facts["seconds"].items()])])
     power = design_section(facts["design"], exp.target_lift, exp.power)
-    sections = [headline, design, power, screening] + experiment_sections(results, srm, explanation, exp.alpha, exp.correction, factors)
+    declared = [Section("Declared by the operator", facts["declarations"])] if facts["declarations"] else []
+    sections = declared + [headline, design, power, screening] + experiment_sections(results, srm, explanation, exp.alpha, exp.correction, factors)
     return title, sections + [truth_section(results, facts["truth"]), assumptions, timing]
+
+
+def consent_line(consent: dict) -> str:
+    if consent.get("basis"):
+        return f"Consent: DECLARED for the whole file by the operator (\"{consent['basis']}\"), not read from a column."
+    return f"Consent: read from column '{consent['column']}' ({consent['rule']}); only opted-in customers were assigned."
+
+
+def privacy_lines(personal: dict[str, str], cuped_skipped: dict[str, str]) -> list[str]:
+    lines = []
+    if personal:
+        lines.append("Personal data, never used as a model feature or shown in a table: "
+                     + ", ".join(f"{c} ({k})" for c, k in personal.items()) + ".")
+    if cuped_skipped:
+        lines.append("CUPED not applied for " + ", ".join(f"{m} (column {c} is not in the customer file)"
+                                                          for m, c in cuped_skipped.items()) + ".")
+    return lines
 
 
 def headline_lines(results: pl.DataFrame, alpha: float) -> list[str]:

@@ -14,6 +14,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tasks.files import safe_cell
 from tasks.records import Variant, Verdict
 
 COLUMNS = ["run_id", "variant_id", "segment", "attempt", "decision", "screener", "hate", "self_harm", "sexual",
@@ -50,6 +51,7 @@ class AuditLog:
                "policy_version": self.policy_version, "content_sha256": variant.content_sha256,
                "screened_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                "prev_hash": self.head}
+        row = {k: safe_cell(str(v)) for k, v in row.items()}  # as every CSV cell we write, before it is hashed
         row["record_hash"] = record_hash(row)
         new = not self.path.exists() or self.path.stat().st_size == 0
         with self.path.open("a", newline="", encoding="utf-8") as f:
@@ -140,16 +142,11 @@ def assignment_problems(path: Path, decisions: dict[str, str]) -> list[str]:
             for vid, n in bad.items()]
 
 
-def spreadsheet_safe(value: str) -> str:
-    """Neutralise formula injection: a cell starting with = + - @ (or tab/CR) is prefixed with a quote."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def export(run_dir: str | Path, out: str | Path) -> int:
     rows = read_rows(Path(run_dir) / "audit_log.csv")
     with Path(out).open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: spreadsheet_safe(str(row[k])) for k in COLUMNS})
+            writer.writerow({k: safe_cell(str(row[k])) for k in COLUMNS})
     return len(rows)

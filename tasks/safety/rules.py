@@ -219,19 +219,18 @@ def _brand_domains(ctx: Context) -> set[str]:
 
 
 def pii(m: Message, ctx: Context) -> list[str]:
-    """A person's email, phone number, SSN, card number or date of birth; the brand's own addresses are fine."""
+    """A person's email, phone number, SSN, card number or date of birth; the brand's own addresses are fine.
+    Findings name the kind of personal data, never the value: the audit log must not become a copy of it."""
     text = URL.sub(" ", m.text).replace(ctx.brand.contact_email, " ")
     domains = _brand_domains(ctx)
-    found = [f"contains an email address {e!r}" for e in EMAIL.findall(text)
-             if not any(e.lower().endswith("@" + d) or e.lower().endswith("." + d) for d in domains)]
-    found += [f"contains a phone number {p!r}" for p in PHONE.findall(text)]
-    found += [f"contains a phone number {p!r}" for p in PHONE_BARE.findall(PHONE.sub(" ", text))]
-    found += [f"contains a phone number {p!r}" for p in PHONE_INTL.findall(text)
-              if len(re.sub(r"\D", "", p)) >= 8]
-    found += [f"contains a date of birth {b!r}" for b in BIRTH_DATE.findall(text)]
-    found += [f"contains an SSN-like number {s!r}" for s in SSN.findall(text)]
-    found += ["contains a payment card number" for c in CARD.findall(text) if _luhn(re.sub(r"\D", "", c))]
-    return found
+    emails = [e for e in EMAIL.findall(text)
+              if not any(e.lower().endswith("@" + d) or e.lower().endswith("." + d) for d in domains)]
+    phones = PHONE.findall(text) + PHONE_BARE.findall(PHONE.sub(" ", text))
+    phones += [p for p in PHONE_INTL.findall(text) if len(re.sub(r"\D", "", p)) >= 8]
+    kinds = [("an email address", len(emails)), ("a phone number", len(phones)),
+             ("a date of birth", len(BIRTH_DATE.findall(text))), ("an SSN-like number", len(SSN.findall(text))),
+             ("a payment card number", sum(_luhn(re.sub(r"\D", "", c)) for c in CARD.findall(text)))]
+    return [f"contains {kind}" + (f" ({n} found)" if n > 1 else "") for kind, n in kinds if n]
 
 
 def _luhn(digits: str) -> bool:
