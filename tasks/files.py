@@ -27,12 +27,14 @@ FORMULA = r"^(?:[\t\r]|[\s\u00a0\u2000-\u200b\u3000\ufeff]*[=+\-@\uff1d\uff0b\uf
 PLAIN_NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 
 
-def read_table(path: str | Path, what: str = "file") -> pl.DataFrame:
-    return read_table_info(path, what)[0]
+def read_table(path: str | Path, what: str = "file", text_columns: tuple[str, ...] = ()) -> pl.DataFrame:
+    return read_table_info(path, what, text_columns)[0]
 
 
-def read_table_info(path: str | Path, what: str = "file") -> tuple[pl.DataFrame, dict]:
-    """The table and how it was read ({"format", "encoding", "delimiter"}) for the manifest."""
+def read_table_info(path: str | Path, what: str = "file",
+                    text_columns: tuple[str, ...] = ()) -> tuple[pl.DataFrame, dict]:
+    """The table and how it was read ({"format", "encoding", "delimiter"}) for the manifest. `text_columns`
+    (ids) are read as text from a CSV, so `000123` keeps its zeros."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give a CSV, TSV, Parquet or Excel {what}")
@@ -50,9 +52,11 @@ def read_table_info(path: str | Path, what: str = "file") -> tuple[pl.DataFrame,
         return _excel(path), {"format": "excel"}
     text, encoding = decode(data, path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
+    header = next(csv.reader([text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")], delimiter=delimiter), [])
     try:
         df = pl.read_csv(io.StringIO(text), separator=delimiter, infer_schema_length=None, try_parse_dates=False,
-                         truncate_ragged_lines=False)
+                         truncate_ragged_lines=False,
+                         schema_overrides={c: pl.String for c in text_columns if c in header})
     except pl.exceptions.PolarsError as e:
         raise InputError(f"{path}: cannot be read as a table ({_first_line(e)}); check that every row has "
                          f"the header's {text.splitlines()[0].count(delimiter) + 1} fields") from None

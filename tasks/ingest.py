@@ -108,14 +108,15 @@ def load_customers(path: str | Path, mapping: dict[str, str] | None = None,
                    transactions: str | Path | None = None) -> pl.DataFrame:
     """The customer table with canonical names and types: ids as strings, RFM as floats, opt-in as bool."""
     path = Path(path)
-    df = map_columns(read_table(path, "customer file"), mapping or {}, path)
+    mapping = mapping or {}
+    df = map_columns(read_table(path, "customer file", (mapping.get("customer_id", "customer_id"),)), mapping, path)
     require(df, ["customer_id"], path, hint=" (map yours with --column customer_id=YOUR_COLUMN)")
     if df.height == 0:
         raise InputError(f"{path}: has a header but no customer rows")
     df = df.with_columns(pl.col("customer_id").cast(pl.String).str.strip_chars())
     if transactions:
         tx_path = Path(transactions)
-        rfm = rfm_from_transactions(read_table(tx_path, "transactions file"), tx_path)
+        rfm = rfm_from_transactions(read_table(tx_path, "transactions file", ("customer_id",)), tx_path)
         window = float(rfm["recency_days"].max() or 0) + 1
         df = attach_transactions(df, rfm, window)
     require(df, list(RFM), path, hint=" (map them with --column recency_days=SOURCE, or give --transactions)")
