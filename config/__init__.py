@@ -54,6 +54,18 @@ class Experiment(_Strict):
     target_lift: float = Field(0.10, gt=0, description="the relative lift the campaign hopes to detect")
     power: float = Field(0.8, gt=0.5, lt=1)
     covariates: dict[str, str] = Field({}, description="metric -> pre-period column for CUPED")
+    cap_percentile: float | None = Field(0.99, gt=0.5, lt=1, description="winsorise capped metrics at this "
+                                         "percentile of their non-zero values, pooled over arms; null: no capping")
+    capped_metrics: list[str] | None = Field(None, description="metrics to cap; default: revenue-like names")
+
+    def caps(self) -> dict[str, float]:
+        """metric -> winsorising percentile for the metrics this experiment caps."""
+        if not self.cap_percentile:
+            return {}
+        if self.capped_metrics is not None:
+            return {m: self.cap_percentile for m in self.capped_metrics}
+        from tasks.experiment.analysis import default_caps
+        return default_caps(self.metrics, self.cap_percentile)
 
 
 class Effect(_Strict):
