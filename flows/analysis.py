@@ -11,7 +11,7 @@ from flows.campaign import default_run_dir, versions
 from tasks.experiment.analysis import default_caps
 from tasks.experiment.outcomes import check_covariates, check_weights, is_id, parse_weights, read_outcomes, resolve
 from tasks.ingest import load_customers
-from tasks.report import Section, to_html, to_markdown
+from tasks.report import Paragraph, Section, to_html, to_markdown
 from tasks.rundir import RunDir, sha256_of
 from tasks.sections import experiment_sections
 
@@ -51,10 +51,10 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
             run.write_csv("attribute_lifts.csv", explanation.buckets)
         with run.stage("report"):
             title = f"Experiment report — {source.name}"
-            intro = Section("Data", [
+            intro = Section("Data", [Paragraph(
                 f"{df.height} rows from {source} (observed outcomes, not simulated); arms in '{arm_column}' with "
                 f"control '{control}'; metrics: {', '.join(metrics)}"
-                + (f"; segments from '{segment_column}'" if segment_column else "") + "."])
+                + (f"; segments from '{segment_column}'" if segment_column else "") + ".")])
             sections = [intro] + experiment_sections(results, srm, explanation, alpha, correction)
             markdown = to_markdown(title, sections)
             run.write_text("report.md", markdown)
