@@ -481,3 +481,18 @@ def test_heavy_tailed_revenue_coverage_loosely():
     cov = bench.simulate(3000, 300, 0.05, 3.0, 2.0, seed=21, bootstrap=False)
     assert cov["fieller capped"] >= 0.92, cov
     assert cov["delta (old)"] < cov["fieller capped"], cov
+
+
+def test_simulated_aa_with_few_events_score_test_keeps_its_size():
+    # 300 per arm at a 2% rate (about 6 events per arm): nearly every comparison takes the score path.
+    rng = np.random.default_rng(77)
+    n, sims = 300, 1000
+    cfg = CompareConfig(binary=True, nonnegative=True)
+    res = [compare(binary(n, int(a)), binary(n, int(b)), config=cfg)
+           for a, b in zip(rng.binomial(n, 0.02, sims), rng.binomial(n, 0.02, sims))]
+    assert np.mean([r.method == "score" for r in res]) > 0.95
+    fpr = float(np.mean([r.p_value < 0.05 for r in res]))
+    assert 0.025 <= fpr <= 0.075, fpr  # measured 5.35% over 4,000 sims
+    planted = [compare(binary(n, int(a)), binary(n, int(b)), config=cfg)
+               for a, b in zip(rng.binomial(n, 0.06, 300), rng.binomial(n, 0.02, 300))]
+    assert np.mean([r.rel_ci_low <= 2.0 <= r.rel_ci_high for r in planted]) >= 0.92  # true relative lift +200%
