@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-IMPORTANCE_ROWS = 5000
+IMPORTANCE_ROWS = 3000
 ASSIGNMENT = {"arm", "variant_id", "segment_arm", "treatment", "assigned_at", "sent_at"}
 PERSONAL = {"email", "first_name", "last_name", "name", "phone", "address", "postal_address", "ip", "ip_address"}
 
