@@ -176,6 +176,10 @@ def _value_text(r: dict) -> str:
     return f"{fmt(rel, 'pct')} [{fmt(r['lo'], 'pct')}, {fmt(r['hi'], 'pct')}]"
 
 
+def _tick(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"  # at most 7 characters up to 9,999,999
+
+
 def bar_chart(items: list[tuple[str, float]], unit: str = "") -> str:
     """Horizontal bars for importances or counts."""
     if not items:
@@ -199,7 +203,7 @@ def line_chart(curves: list[tuple[str, list[float]]], width: int = 380, height: 
     """Small multiples of a Qini curve against the straight line of random targeting, with both axes:
     x from 0% to 100% of customers, y in outcome units with its range and zero marked."""
     panels = []
-    pad_l, pad_r, pad_t, pad_b = 58, 12, 22, 40
+    pad_l, pad_r, pad_t, pad_b = 66, 12, 22, 40
     for label, ys in curves:
         if len(ys) < 2:
             continue
@@ -208,7 +212,7 @@ def line_chart(curves: list[tuple[str, list[float]]], width: int = 380, height: 
         px = lambda k: pad_l + k / (len(ys) - 1) * (width - pad_l - pad_r)  # noqa: E731
         py = lambda v: height - pad_b - (v - lo) / span * (height - pad_t - pad_b)  # noqa: E731
         path = " ".join(f"{px(k):.1f},{py(v):.1f}" for k, v in enumerate(ys))
-        ticks = "".join(f"<text x='{pad_l - 4}' y='{py(v) + 3:.1f}' font-size='9' text-anchor='end'>{v:.3g}</text>"
+        ticks = "".join(f"<text x='{pad_l - 4}' y='{py(v) + 3:.1f}' font-size='9' text-anchor='end'>{_tick(v)}</text>"
                         for v in sorted({lo, 0.0, hi}))
         xticks = "".join(f"<text x='{px(f * (len(ys) - 1)):.1f}' y='{height - pad_b + 12}' font-size='9' "
                          f"text-anchor='middle'>{f:.0%}</text>" for f in (0, 0.25, 0.5, 0.75, 1))
@@ -222,6 +226,6 @@ def line_chart(curves: list[tuple[str, list[float]]], width: int = 380, height: 
             f"<line x1='{px(0):.1f}' y1='{py(ys[0]):.1f}' x2='{px(len(ys) - 1):.1f}' y2='{py(ys[-1]):.1f}' stroke='#999' stroke-dasharray='4'/>"
             f"<polyline fill='none' stroke='#3b6ea5' stroke-width='2' points='{path}'/>"
             f"<text x='{(pad_l + width - pad_r) / 2:.1f}' y='{height - 8}' font-size='10' text-anchor='middle'>{html.escape(x_label)}</text>"
-            f"<text x='12' y='{(pad_t + height - pad_b) / 2:.1f}' font-size='10' text-anchor='middle' "
-            f"transform='rotate(-90 12 {(pad_t + height - pad_b) / 2:.1f})'>{html.escape(y_label)}</text></svg>")
+            f"<text x='11' y='{(pad_t + height - pad_b) / 2:.1f}' font-size='10' text-anchor='middle' "
+            f"transform='rotate(-90 11 {(pad_t + height - pad_b) / 2:.1f})'>{html.escape(y_label)}</text></svg>")
     return "".join(panels) or "<svg xmlns='http://www.w3.org/2000/svg' width='10' height='10'></svg>"

@@ -100,6 +100,7 @@ def test_issue_example_20_of_1000_vs_36_of_1000_is_significant_and_consistent():
     assert sps.fisher_exact([[36, 964], [20, 980]]).pvalue == pytest.approx(0.041125, abs=1e-6)  # the issue's Fisher p
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # statsmodels divides by the zero control rate internally
 def test_issue_example_6_of_200_vs_0_of_200_is_tested_not_blanked():
     from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
     r = compare(binary(200, 6), binary(200, 0), config=CompareConfig(binary=True, nonnegative=True))
@@ -125,6 +126,7 @@ def test_issue_example_0_of_200_vs_12_of_200_is_significant_and_never_below_minu
 
 @pytest.mark.parametrize("x_t,n_t,x_c,n_c,check_diff", [(5, 300, 9, 250, True), (7, 1000, 3, 900, False),
                                                         (200, 200, 190, 200, True)])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # statsmodels' odds ratio at a rate of 1
 def test_score_test_matches_statsmodels_miettinen_nurminen(x_t, n_t, x_c, n_c, check_diff):
     from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
     r = compare(binary(n_t, x_t), binary(n_c, x_c), config=CompareConfig(binary=True, nonnegative=True))

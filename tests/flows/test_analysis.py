@@ -129,3 +129,11 @@ def test_hillstrom_overall_rows_unchanged_by_a_segment_column(tmp_path):
     attribution = pl.read_csv(plain / "attribution.csv")
     top = attribution.filter((pl.col("metric") == "visit") & (pl.col("arm") == "Womens E-Mail") & (pl.col("rank") == 1))
     assert top["feature"][0] == "womens"
+
+
+@pytest.mark.parametrize("cap", ["spend=2", "spend=high", "spend"])
+def test_bad_cap_exits_2(tmp_path, capsys, cap):
+    f = outcome_file(tmp_path / "c.csv", n=300)
+    assert main(["analyze", "--outcomes", str(f), "--arm-column", "variant", "--control", "A", "--cap", cap,
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--cap" in capsys.readouterr().err
