@@ -80,6 +80,18 @@ class Experiment(_Strict):
     power: float = Field(0.8, gt=0.5, lt=1)
     covariates: dict[str, str] = Field({}, description="metric -> pre-period column for CUPED")
     min_eligible_customers: int = Field(20, ge=1, description="fewer customers who may be emailed stop the run")
+    cap_percentile: float | None = Field(0.99, gt=0.5, lt=1, description="winsorise capped metrics at this "
+                                         "percentile of their non-zero values, pooled over arms; null: no capping")
+    capped_metrics: list[str] | None = Field(None, description="metrics to cap; default: revenue-like names")
+
+    def caps(self) -> dict[str, float]:
+        """metric -> winsorising percentile for the metrics this experiment caps."""
+        if not self.cap_percentile:
+            return {}
+        if self.capped_metrics is not None:
+            return {m: self.cap_percentile for m in self.capped_metrics}
+        from tasks.experiment.analysis import default_caps
+        return default_caps(self.metrics, self.cap_percentile)
 
     @model_validator(mode="after")
     def _known_names(self):
@@ -87,6 +99,8 @@ class Experiment(_Strict):
             raise ValueError("metrics: at least one metric is needed")
         if problem := unknown_names(self.metrics, METRICS, "metric") or unknown_names(
                 self.covariates, self.metrics, "metric in covariates"):
+            raise ValueError(problem)
+        if problem := unknown_names(self.capped_metrics or [], self.metrics, "metric in capped_metrics"):
             raise ValueError(problem)
         if len(set(self.metrics)) != len(self.metrics):
             raise ValueError(f"metrics are listed twice: {self.metrics}")

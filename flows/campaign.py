@@ -96,7 +96,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
             attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
             results, srm = stages.analyze(attributes, exp.metrics, CONTROL, exp.alpha, exp.correction, weights,
-                                          covariates=covariates)
+                                          covariates=covariates, caps=exp.caps(), seed=campaign.seed)
             run.write_csv("results.csv", results)
         with run.stage("explain"):
             explanation = stages.explain(attributes, exp.metrics, CONTROL, campaign.seed,

@@ -81,9 +81,26 @@ def cmd_analyze(args) -> int:
                            segment_column=args.segment_column, customers=args.customers,
                            columns=parse_pairs(args.column), out=args.out, weights=args.weights,
                            covariates=parse_pairs(args.covariate, "--covariate", "METRIC=COLUMN") or None, alpha=args.alpha,
-                           correction=args.correction, seed=args.seed)
+                           correction=args.correction, seed=args.seed, caps=parse_caps(args.cap, args.no_cap))
     print_lifts(result, "observed outcomes")
     return 0
+
+
+def parse_caps(pairs: list[str] | None, off: bool) -> dict[str, float] | None:
+    """--cap METRIC=PERCENTILE (repeatable) or --no-cap; None keeps the default (revenue-like metrics at 0.99)."""
+    from tasks.errors import InputError
+
+    if off:
+        return {}
+    caps = {}
+    for metric, value in parse_pairs(pairs, "--cap", "METRIC=PERCENTILE (e.g. spend=0.99)").items():
+        try:
+            caps[metric] = float(value)
+        except ValueError:
+            raise InputError(f"--cap {metric}={value}: the percentile must be a number, e.g. 0.99") from None
+        if not 0.5 < caps[metric] < 1:
+            raise InputError(f"--cap {metric}={value}: the percentile must be between 0.5 and 1, e.g. 0.99")
+    return caps or None
 
 
 def cmd_validate(args) -> int:
@@ -184,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--column", action="append", metavar="CANONICAL=SOURCE", help="map a customer-file column")
     ana.add_argument("--weights", help="intended arm weights for the SRM check, e.g. control=0.5,treatment=0.5")
     ana.add_argument("--covariate", action="append", metavar="METRIC=COLUMN", help="pre-period covariate for CUPED")
+    ana.add_argument("--cap", action="append", metavar="METRIC=PERCENTILE",
+                     help="winsorise a metric at a percentile of its non-zero values (default: revenue-like at 0.99)")
+    ana.add_argument("--no-cap", action="store_true", help="no winsorising at all")
     ana.add_argument("--alpha", type=float, default=0.05)
     ana.add_argument("--correction", choices=["holm", "bh"], default="holm")
     ana.add_argument("--seed", type=int, default=0)

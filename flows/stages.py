@@ -143,9 +143,9 @@ def simulate_engagement(frame: pl.DataFrame, strategy_of: dict[str, str], sim, s
 @task(name="analyze", cache_policy=NO_CACHE)
 def analyze(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: float, correction: str,
             weights: dict | None, segment: str | None = "segment", arm: str = "arm",
-            covariates: dict[str, str] | None = None):
+            covariates: dict[str, str] | None = None, caps: dict[str, float] | None = None, seed: int = 0):
     results = lift_table(outcomes, metrics, control, alpha, correction, arm=arm, segment=segment,
-                         covariates=covariates)
+                         covariates=covariates, caps=caps, seed=seed)
     srm = srm_checks(outcomes, weights, arm=arm, segment=segment)
     overall = results.filter(pl.col("segment") == "all")
     create_table_artifact(key="lift-table", table=overall.to_dicts(), description="Lift per arm and metric (all customers)")
@@ -153,7 +153,7 @@ def analyze(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: flo
 
 
 @task(name="explain", cache_policy=NO_CACHE)
-def explain(frame: pl.DataFrame, metrics: list[str], control: str, seed: int, exclude: set[str], alpha: float,
+def explain(frame: pl.DataFrame, metrics: list[str], control: str, seed: int, exclude: dict[str, str] | set[str], alpha: float,
             correction: str) -> Explanation:
     result = explain_effects(frame, metrics, control, seed, exclude=exclude, alpha=alpha, correction=correction)
     reliable = sorted({f"{m}/{a}" for (m, a), q in result.qini.items() if q.reliable})

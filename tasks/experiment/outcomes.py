@@ -11,6 +11,10 @@ from tasks.ingest import examples
 
 KNOWN_METRICS = ["opened", "clicked", "converted", "revenue", "spend", "purchased", "orders", "unsubscribed",
                  "open", "click", "conversion", "order_value"]
+# Names that are outcomes of a send wherever they appear: never an attribute to explain an effect with.
+OUTCOME_NAMES = set(KNOWN_METRICS) | {"visit", "visits", "visited", "complained", "complaint", "bounced", "bounce",
+                                      "delivered", "unsubscribe", "opens", "clicks", "conversions", "purchase",
+                                      "order", "sales", "amount", "value", "engaged", "replied", "churned"}
 
 
 def is_id(column: str) -> bool:
@@ -48,6 +52,46 @@ def resolve(df: pl.DataFrame, source: Path, arm: str, control: str | None, metri
             raise InputError(f"{source}: metric column '{m}' must be numeric (0/1 or amounts); bad rows: "
                              f"{examples(df, bad, [arm, m])}")
     return control, metrics
+
+
+def is_outcome(column: str) -> bool:
+    """An outcome by name (opened, clicked, visit, conversion, spend, unsubscribed, complained ...)."""
+    c = column.lower()
+    return c in OUTCOME_NAMES or c.removesuffix("_rate").removesuffix("_count") in OUTCOME_NAMES and not c.startswith(
+        ("historical_", "prior_", "pre_"))
+
+
+def check_weights(weights: dict[str, float] | None, labels: list[str], source: str = "--weights") -> None:
+    """Intended weights must name every arm in the data, each with a positive finite weight, and nothing else."""
+    if not weights:
+        return
+    unknown = sorted(set(weights) - set(labels))
+    missing = sorted(set(labels) - set(weights))
+    bad = sorted(a for a, w in weights.items() if not (w > 0 and w < float("inf")))
+    problems = []
+    if unknown:
+        problems.append(f"names arm(s) not in the data: {', '.join(map(repr, unknown))}")
+    if missing:
+        problems.append(f"leaves out arm(s) {', '.join(map(repr, missing))}")
+    if bad:
+        problems.append(f"needs a positive weight for {', '.join(map(repr, bad))}")
+    if problems:
+        raise InputError(f"{source} {'; '.join(problems)}. The arms in the data are {labels}; give every one a "
+                         f"positive weight, e.g. {','.join(f'{a}=1' for a in labels)}")
+
+
+def check_covariates(df: pl.DataFrame, covariates: dict[str, str] | None, metrics: list[str], source) -> None:
+    """Each CUPED covariate names a metric being analysed and an existing numeric column."""
+    for metric, column in (covariates or {}).items():
+        if metric not in metrics:
+            raise InputError(f"--covariate {metric}={column}: '{metric}' is not one of the metrics {metrics}")
+        if column not in df.columns:
+            raise InputError(f"{source}: covariate column '{column}' (for {metric}) not found; columns are: "
+                             f"{', '.join(df.columns)}")
+        if not df.schema[column].is_numeric():
+            bad = pl.col(column).cast(pl.Float64, strict=False).is_null() & pl.col(column).is_not_null()
+            raise InputError(f"{source}: covariate column '{column}' must be numeric; bad rows: "
+                             f"{examples(df, bad, [column])}")
 
 
 def parse_weights(text: str | None, source: str = "--weights") -> dict[str, float] | None:

@@ -16,7 +16,7 @@ from tasks.experiment.assign import CONTROL
 from tasks.explain.buckets import bucket_lifts
 from tasks.explain.qini import QiniResult, qini_test
 from tasks.explain.targeting import describe_policy, targeting_gain
-from tasks.explain.uplift import candidate_features, feature_matrix, fit_uplift, outcome_residuals
+from tasks.explain.uplift import feature_matrix, fit_uplift, outcome_residuals, screen_columns
 from tasks.threads import single_threaded
 
 METHOD = "r_learner_crossfit_permutation"
@@ -33,18 +33,26 @@ class Explanation:
     targeting: dict = field(default_factory=dict)
     n_fit: int = 0
     n_total: int = 0
+    excluded: dict = field(default_factory=dict)      # column -> why it is not a feature
+    features: list = field(default_factory=list)
 
 
 def explain(frame: pl.DataFrame, metrics: list[str], control: str = CONTROL, seed: int = 0, max_rows: int = 50_000,
-            exclude: set[str] = frozenset(), alpha: float = 0.05, correction: str = "holm",
+            exclude: dict[str, str] | set[str] = frozenset(), alpha: float = 0.05, correction: str = "holm",
             target_metric: str | None = None) -> Explanation:
-    """Everything the report's 'what drives the effect' sections need; `frame` has `arm`, metrics, attributes."""
-    features = candidate_features(frame, metrics, set(exclude))
+    """Everything the report's 'what drives the effect' sections need; `frame` has `arm`, metrics, attributes.
+
+    `exclude`: columns never to use (personal data found by the caller), as column -> reason (or a set).
+    Outcomes, metrics, identifiers and assignment columns are excluded here too; every exclusion and its
+    reason is kept in the result for the report. Bucket lifts use all rows; the models a seeded subsample."""
+    features, excluded = screen_columns(frame, metrics, exclude)
     n_total = frame.height
+    buckets = bucket_lifts(frame, features, metrics, control, alpha, correction)  # cheap: all rows
     if frame.height > max_rows:  # fit on a seeded subsample; the report states its size
         frame = frame.sample(max_rows, seed=seed)
     if not features:
-        return Explanation(pl.DataFrame(schema={c: pl.String for c in ATTRIBUTION_COLUMNS}), n_fit=frame.height, n_total=n_total)
+        return Explanation(pl.DataFrame(schema={c: pl.String for c in ATTRIBUTION_COLUMNS}), n_fit=frame.height,
+                           n_total=n_total, excluded=excluded, buckets=buckets)
     x, categorical, levels = feature_matrix(frame, features)
     arms = frame["arm"].cast(pl.String).to_numpy().astype(object)
     with single_threaded():
@@ -52,8 +60,8 @@ def explain(frame: pl.DataFrame, metrics: list[str], control: str = CONTROL, see
         target_metric = target_metric or next((m for m in ("clicked", "converted", "opened") if m in metrics), metrics[0])
         targeting = recommend(frame, x, categorical, features, levels, arms, target_metric, seed)
     attribution = pl.DataFrame(rows) if rows else pl.DataFrame(schema={c: pl.String for c in ATTRIBUTION_COLUMNS})
-    return Explanation(attribution=attribution, qini=qini, n_fit=frame.height, n_total=n_total,
-                       buckets=bucket_lifts(frame, features, metrics, control, alpha, correction), targeting=targeting)
+    return Explanation(attribution=attribution, qini=qini, n_fit=frame.height, n_total=n_total, buckets=buckets,
+                       targeting=targeting, excluded=excluded, features=features)
 
 
 def attribution_rows(frame, x, categorical, features, arms, metrics, control, seed) -> tuple[list[dict], dict]:

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import polars as pl
 
-from tasks.experiment.analysis import ALL, lift_table
-from tasks.experiment.stats import adjust_pvalues
+from tasks.experiment.analysis import ALL, default_caps, lift_table
+from tasks.experiment.stats import ERROR_CODES, adjust_pvalues
 
 BUCKET_COLUMNS = ["feature", "bucket", "metric", "arm", "n_treatment", "n_control", "rate_treatment", "rate_control",
                   "rel_lift", "rel_lift_ci_low", "rel_lift_ci_high", "p_value", "p_value_adjusted", "significant"]
@@ -40,15 +40,15 @@ def bucket_lifts(frame: pl.DataFrame, features: list[str], metrics: list[str], c
     parts = []
     for f in features:
         df = frame.select("arm", *metrics).with_columns(buckets(frame[f]).alias("bucket"))
-        t = lift_table(df, metrics, control, alpha, correction, segment="bucket")
+        t = lift_table(df, metrics, control, alpha, correction, segment="bucket", caps=default_caps(metrics),
+                       bootstrap=False)
         parts.append(t.filter(pl.col("segment") != ALL).rename({"segment": "bucket"}).with_columns(pl.lit(f).alias("feature")))
     if not parts:
         return pl.DataFrame(schema={c: pl.String for c in BUCKET_COLUMNS})
     out = pl.concat(parts)
-    raw = [math.nan if n in ("zero_baseline", "zero_variance", "empty_arm", "insufficient_n", "non_finite") else p
-           for p, n in zip(out["p_value"], out["note"])]
+    raw = [math.nan if n in ERROR_CODES else p for p, n in zip(out["p_value"], out["note"])]
     adjusted = np.nan_to_num(adjust_pvalues(raw, correction), nan=1.0)
-    significant = (adjusted < alpha) & (out["note"] != "few_events").to_numpy()
+    significant = (adjusted < alpha) & (out["note"] != "few_events").to_numpy()  # one family: every bucket row
     return out.with_columns(pl.Series("p_value_adjusted", adjusted),
                             pl.Series("significant", significant)).select(BUCKET_COLUMNS)
 

@@ -7,8 +7,8 @@ For one treatment arm vs control and one metric, with e = P(treated) known from 
 Subtracting m(x) removes what drives the outcome in both arms (e.g. a customer's open history), so the
 effect model sees only what changes with treatment. Cross-fitting (2 folds): m is fitted on the other
 fold, and tau's model is fitted on one fold and predicts the other, so every customer's tau comes from
-models that never saw them. Importance of attribute j = mean |tau(x) - tau(x with j shuffled)| on the
-held-out fold, averaged over folds.
+models that never saw them. Importance of attribute j = mean |tau(x) - tau(x with j shuffled)| on (at most
+IMPORTANCE_ROWS rows of) the held-out fold, averaged over folds.
 """
 from __future__ import annotations
 
@@ -17,20 +17,49 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-EXCLUDE = {"customer_id", "email", "first_name", "last_name", "name", "phone", "arm", "variant_id"}
+IMPORTANCE_ROWS = 3000
+ASSIGNMENT = {"arm", "variant_id", "segment_arm", "treatment", "assigned_at", "sent_at"}
+PERSONAL = {"email", "first_name", "last_name", "name", "phone", "address", "postal_address", "ip", "ip_address"}
 
 
-def candidate_features(df: pl.DataFrame, metrics: list[str], extra_exclude: set[str] = frozenset()) -> list[str]:
-    """Attributes worth explaining with: not ids or PII, not outcomes, not constant, not free text."""
-    out = []
+def screen_columns(df: pl.DataFrame, metrics: list[str], exclude=frozenset()) -> tuple[list[str], dict[str, str]]:
+    """Split the columns into pre-treatment attributes to explain with, and the excluded ones with the reason.
+
+    Never a feature: the arm and what the assignment set; every metric of the run and any column named like an
+    outcome (measured after the send: using it would explain the effect with the effect); identifiers; personal
+    data (the caller's `exclude`: a mapping column -> reason, or a set); constants and free text.
+    """
+    from tasks.experiment.outcomes import is_id, is_outcome
+
+    given = dict(exclude) if isinstance(exclude, dict) else {c: "excluded by the caller" for c in exclude}
+    features, excluded = [], {}
     for c in df.columns:
-        if c in EXCLUDE or c in metrics or c in extra_exclude or c.startswith("cov:"):
+        if c == "arm" or c.startswith("cov:"):
             continue
-        s = df[c]
-        if s.n_unique() < 2 or (not s.dtype.is_numeric() and s.dtype != pl.Boolean and s.n_unique() > 50):
-            continue
-        out.append(c)
-    return out
+        if c in given:
+            excluded[c] = given[c] or "excluded by the caller"
+        elif c in metrics:
+            excluded[c] = "a metric of this run (measured after the send)"
+        elif is_outcome(c):
+            excluded[c] = "named like an outcome (measured after the send)"
+        elif c in ASSIGNMENT:
+            excluded[c] = "set by the assignment, not a customer attribute"
+        elif is_id(c):
+            excluded[c] = "identifier"
+        elif c.lower() in PERSONAL:
+            excluded[c] = "personal data"
+        elif df[c].n_unique() < 2:
+            excluded[c] = "constant"
+        elif not df[c].dtype.is_numeric() and df[c].dtype != pl.Boolean and df[c].n_unique() > 50:
+            excluded[c] = f"free text or too many levels ({df[c].n_unique()})"
+        else:
+            features.append(c)
+    return features, excluded
+
+
+def candidate_features(df: pl.DataFrame, metrics: list[str], extra_exclude=frozenset()) -> list[str]:
+    """Attributes worth explaining with (see screen_columns)."""
+    return screen_columns(df, metrics, extra_exclude)[0]
 
 
 def feature_matrix(df: pl.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray, dict[str, list[str]]]:
@@ -53,7 +82,7 @@ def feature_matrix(df: pl.DataFrame, features: list[str]) -> tuple[np.ndarray, n
 
 def model(categorical: np.ndarray, seed: int, min_leaf: int = 30):
     from sklearn.ensemble import HistGradientBoostingRegressor
-    return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.06, max_leaf_nodes=12, min_samples_leaf=min_leaf,
+    return HistGradientBoostingRegressor(max_iter=60, learning_rate=0.1, max_leaf_nodes=12, min_samples_leaf=min_leaf,
                                          l2_regularization=1.0, categorical_features=categorical, random_state=seed)
 
 
@@ -92,10 +121,14 @@ def fit_uplift(x: np.ndarray, residual: np.ndarray, treated: np.ndarray, fold: n
     for k in (0, 1):
         train, test = fold != k, fold == k
         g = effect_model(categorical, seed, int(train.sum())).fit(x[train], target[train])
-        held = x[test]
-        tau[test] = g.predict(held)
+        tau[test] = g.predict(x[test])
+        rows = np.flatnonzero(test)
+        if rows.size > IMPORTANCE_ROWS:  # a seeded subsample is enough to rank attributes by a mean shift
+            rows = np.sort(rng.choice(rows, IMPORTANCE_ROWS, replace=False))
+        held, base = x[rows], tau[rows]
+        stacked = np.tile(held, (x.shape[1], 1))  # one copy per attribute, that attribute shuffled: one predict call
         for j in range(x.shape[1]):
-            perm = held.copy()
-            perm[:, j] = rng.permutation(perm[:, j])
-            importance[j] += np.mean(np.abs(tau[test] - g.predict(perm))) / 2
+            stacked[j * len(rows):(j + 1) * len(rows), j] = rng.permutation(held[:, j])
+        shifted = np.abs(g.predict(stacked).reshape(x.shape[1], len(rows)) - base)
+        importance += shifted.mean(axis=1) / 2
     return UpliftFit(tau=tau, importance=importance, fold=fold)

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import polars as pl
+import pytest
 
 from tasks.experiment.analysis import RESULT_COLUMNS, lift_table, srm_checks, sufficient_stats, canonical
 
@@ -59,12 +60,75 @@ def test_cuped_reported_beside_plain_estimate_with_reduction():
     assert row["cuped_ci_high"] - row["cuped_ci_low"] < 0.6 * (row["rel_lift_ci_high"] - row["rel_lift_ci_low"])
 
 
-def test_few_events_are_flagged():
+def test_few_events_in_a_rate_use_the_score_test():
     df = pl.DataFrame({"arm": ["control"] * 50 + ["t1"] * 50, "c": [1] * 3 + [0] * 47 + [1] * 6 + [0] * 44})
-    assert lift_table(df, ["c"], "control", segment=None)["note"][0] == "few_events"
+    row = lift_table(df, ["c"], "control", segment=None).row(0, named=True)
+    assert row["test"] == "score" and row["note"] == "" and 0 < row["fisher_p_value"] < 1
+    assert row["significant"] == (row["p_value_adjusted"] < 0.05)
 
 
 def test_few_orders_behind_a_revenue_mean_are_flagged():
     revenue = [0.0] * 95 + [50.0] * 5
     df = pl.DataFrame({"arm": ["control"] * 100 + ["t1"] * 100, "revenue": revenue + revenue[::-1]})
     assert lift_table(df, ["revenue"], "control", segment=None)["note"][0] == "few_events"
+
+
+def _experiment(n=6000, seed=1):
+    rng = np.random.default_rng(seed)
+    arm = rng.choice(["control", "t1", "t2"], n)
+    region = rng.choice(["n", "s", "e", "w"], n)
+    opened = (rng.random(n) < np.where(arm == "t1", 0.24, 0.2)).astype(int)
+    spend = np.where(rng.random(n) < 0.05, rng.lognormal(3, 1.5, n), 0.0)
+    return pl.DataFrame({"arm": arm, "region": region, "opened": opened, "spend": spend})
+
+
+def test_overall_rows_are_identical_with_and_without_a_segment_breakdown():
+    df = _experiment()
+    plain = lift_table(df, ["opened", "spend"], "control", segment=None, caps={"spend": 0.99})
+    split = lift_table(df, ["opened", "spend"], "control", segment="region", caps={"spend": 0.99})
+    overall = split.filter(pl.col("segment") == "all")
+    assert overall.height == plain.height == 4
+    for a, b in zip(plain.to_dicts(), overall.to_dicts()):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k] == b[k] or (isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k])), k
+    assert set(overall["family"]) == {"headline"} and set(split.filter(pl.col("segment") != "all")["family"]) == {"segment:region"}
+
+
+def test_each_family_is_adjusted_on_its_own():
+    df = _experiment()
+    t = lift_table(df, ["opened", "spend"], "control", segment="region", correction="holm")
+    from tasks.experiment.stats import adjust_pvalues
+    for family, g in t.group_by("family"):
+        np.testing.assert_allclose(g["p_value_adjusted"].to_numpy(), adjust_pvalues(g["p_value"].to_numpy(), "holm"))
+    assert t.filter(pl.col("family") == "headline").height == 4 and t.filter(pl.col("family") == "segment:region").height == 16
+
+
+def test_zero_baseline_rows_keep_their_absolute_test_and_enter_the_family():
+    df = pl.DataFrame({"arm": ["control"] * 200 + ["t1"] * 200, "c": [0] * 200 + [1] * 6 + [0] * 194})
+    row = lift_table(df, ["c"], "control", segment=None).row(0, named=True)
+    assert row["note"] == "zero_baseline" and row["test"] == "score"
+    assert math.isnan(row["rel_lift"]) and row["abs_lift"] == pytest.approx(0.03)
+    assert row["p_value"] == pytest.approx(0.0137020, abs=1e-6) and row["p_value_adjusted"] == row["p_value"]
+    assert row["significant"] and row["chance_to_beat_control"] > 0.98
+    assert row["fisher_p_value"] == pytest.approx(0.030084, abs=1e-6)
+
+
+def test_revenue_like_metrics_are_capped_at_the_stated_percentile():
+    from tasks.experiment.analysis import default_caps
+    assert default_caps(["opened", "spend", "revenue", "order_value"]) == {"spend": 0.99, "revenue": 0.99, "order_value": 0.99}
+    df = _experiment()
+    t = lift_table(df, ["spend"], "control", segment=None, caps={"spend": 0.99})
+    nonzero = df.filter(pl.col("spend") > 0)["spend"].to_numpy()
+    assert t["capped_at"][0] == pytest.approx(np.quantile(nonzero, 0.99))
+    capped = df.with_columns(pl.col("spend").clip(upper_bound=np.quantile(nonzero, 0.99)))
+    assert t["rate_control"][0] == pytest.approx(capped.filter(pl.col("arm") == "control")["spend"].mean())
+    assert math.isnan(lift_table(df, ["spend"], "control", segment=None)["capped_at"][0])
+
+
+def test_skewed_metrics_get_a_bootstrap_interval_near_the_analytic_one():
+    t = lift_table(_experiment(20000), ["opened", "spend"], "control", segment=None, caps={"spend": 0.99})
+    spend = t.filter(pl.col("metric") == "spend").row(0, named=True)
+    assert spend["boot_ci_low"] == pytest.approx(spend["rel_lift_ci_low"], abs=0.08)
+    assert spend["boot_ci_high"] == pytest.approx(spend["rel_lift_ci_high"], abs=0.08)
+    assert t.filter(pl.col("metric") == "opened")["boot_ci_low"].is_nan().all()

@@ -7,12 +7,15 @@ import math
 import numpy as np
 import pingouin
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as sps
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from tasks.experiment.stats import (
     ERROR_CODES,
+    CompareConfig,
     CupedResult,
     LiftResult,
     SampleStats,
@@ -21,6 +24,7 @@ from tasks.experiment.stats import (
     chance_to_beat_control,
     compare,
     cuped_compare,
+    fieller,
     mde,
     srm_test,
 )
@@ -51,46 +55,114 @@ def test_sample_stats_small_n_and_constant_values():
 # --------------------------------------------------------------------------- compare()
 
 
-def test_compare_hand_computed_delta_method():
-    # control 1000 users / 100 conversions, treatment 1000 / 130 (binary metric)
+def test_compare_hand_computed_welch_and_fieller():
+    # control 1000 users / 100 conversions, treatment 1000 / 130 (binary metric, many events: Welch)
     n_c, k_c, n_t, k_t = 1000, 100, 1000, 130
     m_c, m_t = k_c / n_c, k_t / n_t  # 0.10, 0.13
     s2_c = (k_c - k_c**2 / n_c) / (n_c - 1)  # (100 - 10) / 999 = 0.0900901
     s2_t = (k_t - k_t**2 / n_t) / (n_t - 1)  # (130 - 16.9) / 999 = 0.1132132
-    rel = m_t / m_c - 1  # 0.3
-    var_rel = s2_t / (n_t * m_c**2) + s2_c * m_t**2 / (n_c * m_c**4)  # 0.0113213 + 0.0152252
     v_t, v_c = s2_t / n_t, s2_c / n_c
     dof = (v_t + v_c) ** 2 / (v_t**2 / (n_t - 1) + v_c**2 / (n_c - 1))  # Welch-Satterthwaite
     q = sps.t.ppf(0.975, dof)
-    lo, hi = rel - q * math.sqrt(var_rel), rel + q * math.sqrt(var_rel)
-    p = 2 * sps.t.sf(rel / math.sqrt(var_rel), dof)
-    # the hand numbers, written down
-    assert var_rel == pytest.approx(0.0265465465, abs=1e-9)
-    assert (round(dof, 5), round(lo, 5), round(hi, 5), round(p, 5)) == (1972.48371, -0.01954, 0.61954, 0.06573)
+    p = 2 * sps.t.sf(0.03 / math.sqrt(v_t + v_c), dof)
+    # Fieller for theta = d / m_c: (d - theta m_c)^2 = q^2 (v_t + v_c + 2 theta v_c + theta^2 v_c)
+    a, b, c = m_c**2 - q**2 * v_c, 0.03 * m_c + q**2 * v_c, 0.03**2 - q**2 * (v_t + v_c)
+    lo, hi = (b - math.sqrt(b * b - a * c)) / a, (b + math.sqrt(b * b - a * c)) / a
+    assert (round(dof, 5), round(p, 5), round(lo, 5), round(hi, 5)) == (1972.48371, 0.0355, 0.01811, 0.67521)
 
     r = compare(binary(n_t, k_t), binary(n_c, k_c))
-    assert r.error == ""
+    assert r.error == "" and r.method == "welch"
     assert (r.mean_treatment, r.mean_control) == pytest.approx((0.13, 0.10))
     assert r.rel_lift == pytest.approx(0.3, abs=1e-12)
     assert r.dof == pytest.approx(dof, abs=1e-9)
     assert (r.rel_ci_low, r.rel_ci_high) == pytest.approx((lo, hi), abs=1e-10)
-    assert r.p_value == pytest.approx(p, abs=1e-10)
-    assert (round(r.rel_ci_low, 5), round(r.rel_ci_high, 5), round(r.p_value, 5)) == (-0.01954, 0.61954, 0.06573)
-    # absolute lift: Welch interval on m_t - m_c
+    assert r.p_value == pytest.approx(p, abs=1e-12) and r.abs_p_value == r.p_value
     assert r.abs_lift == pytest.approx(0.03, abs=1e-12)
     half = q * math.sqrt(v_t + v_c)
     assert (r.abs_ci_low, r.abs_ci_high) == pytest.approx((0.03 - half, 0.03 + half), abs=1e-10)
 
 
+def test_fieller_reduces_to_the_wald_interval_when_the_denominator_is_exact():
+    lo, hi = fieller(3.0, 2.0, 0.25, 0.0, 0.0, 1.96)
+    assert (lo, hi) == pytest.approx(((3 - 1.96 * 0.5) / 2, (3 + 1.96 * 0.5) / 2), abs=1e-12)
+    assert all(math.isnan(v) for v in fieller(1.0, 0.1, 0.01, 0.01, 0.0, 1.96))  # den not distinguishable from 0
+
+
+def test_issue_example_20_of_1000_vs_36_of_1000_is_significant_and_consistent():
+    # The issue's case: the old delta-method ratio test said p = 0.107 against an absolute CI excluding 0.
+    r = compare(binary(1000, 36), binary(1000, 20), config=CompareConfig(binary=True, nonnegative=True))
+    welch = sps.ttest_ind(np.r_[np.ones(36), np.zeros(964)], np.r_[np.ones(20), np.zeros(980)], equal_var=False)
+    assert r.method == "welch" and r.p_value == pytest.approx(welch.pvalue, abs=1e-12)
+    assert round(r.p_value, 5) == 0.03012
+    assert (round(r.abs_ci_low, 5), round(r.abs_ci_high, 5)) == (0.00154, 0.03046)
+    assert r.rel_lift == pytest.approx(0.8) and (round(r.rel_ci_low, 5), round(r.rel_ci_high, 5)) == (0.06083, 2.37631)
+    assert r.rel_ci_low > 0 and r.abs_ci_low > 0
+    assert sps.fisher_exact([[36, 964], [20, 980]]).pvalue == pytest.approx(0.041125, abs=1e-6)  # the issue's Fisher p
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # statsmodels divides by the zero control rate internally
+def test_issue_example_6_of_200_vs_0_of_200_is_tested_not_blanked():
+    from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+    r = compare(binary(200, 6), binary(200, 0), config=CompareConfig(binary=True, nonnegative=True))
+    assert r.error == "" and r.method == "score" and r.note == "zero_baseline"
+    ref = test_proportions_2indep(6, 200, 0, 200, method="score", compare="diff", correction=True)
+    assert r.p_value == pytest.approx(ref.pvalue, abs=1e-12) and round(r.p_value, 5) == 0.01370
+    lo, hi = confint_proportions_2indep(6, 200, 0, 200, method="score", compare="diff", correction=True)
+    assert (r.abs_ci_low, r.abs_ci_high) == pytest.approx((lo, hi), abs=1e-9)
+    assert r.abs_lift == pytest.approx(0.03) and math.isnan(r.rel_lift)  # relative lift undefined, the rest stands
+    assert chance_to_beat_control(binary(200, 6), binary(200, 0), binary=True) > 0.98
+
+
+def test_issue_example_0_of_200_vs_12_of_200_is_significant_and_never_below_minus_100():
+    from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+    r = compare(binary(200, 0), binary(200, 12), config=CompareConfig(binary=True, nonnegative=True))
+    assert r.error == "" and r.method == "score" and r.note == ""
+    ref = test_proportions_2indep(0, 200, 12, 200, method="score", compare="diff", correction=True)
+    assert r.p_value == pytest.approx(ref.pvalue, abs=1e-12) and round(r.p_value, 5) == 0.00044
+    lo, hi = confint_proportions_2indep(0, 200, 12, 200, method="score", compare="ratio", correction=True)
+    assert r.rel_lift == -1.0 and r.rel_ci_low == -1.0 and r.rel_ci_high == pytest.approx(hi - 1, abs=1e-9)
+    assert r.abs_ci_high < 0
+
+
+@pytest.mark.parametrize("x_t,n_t,x_c,n_c,check_diff", [(5, 300, 9, 250, True), (7, 1000, 3, 900, False),
+                                                        (200, 200, 190, 200, True)])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # statsmodels' odds ratio at a rate of 1
+def test_score_test_matches_statsmodels_miettinen_nurminen(x_t, n_t, x_c, n_c, check_diff):
+    from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+    r = compare(binary(n_t, x_t), binary(n_c, x_c), config=CompareConfig(binary=True, nonnegative=True))
+    assert r.method == "score"
+    kw = dict(method="score", correction=True)
+    assert r.p_value == pytest.approx(test_proportions_2indep(x_t, n_t, x_c, n_c, compare="diff", **kw).pvalue, abs=1e-12)
+    r_lo, r_hi = confint_proportions_2indep(x_t, n_t, x_c, n_c, compare="ratio", **kw)
+    assert (r.rel_ci_low, r.rel_ci_high) == pytest.approx((r_lo - 1, r_hi - 1), abs=1e-8)
+    if check_diff:  # statsmodels' own diff inversion fails to bracket its root for (7/1000, 3/900)
+        d_lo, d_hi = confint_proportions_2indep(x_t, n_t, x_c, n_c, compare="diff", **kw)
+        assert (r.abs_ci_low, r.abs_ci_high) == pytest.approx((d_lo, d_hi), abs=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(n_t=st.integers(20, 3000), n_c=st.integers(20, 3000), f_t=st.floats(0, 1), f_c=st.floats(0, 1))
+def test_p_value_absolute_and_relative_intervals_never_disagree(n_t, n_c, f_t, f_c):
+    k_t, k_c = round(n_t * f_t * 0.2), round(n_c * f_c * 0.2)
+    r = compare(binary(n_t, k_t), binary(n_c, k_c), config=CompareConfig(binary=True, nonnegative=True))
+    if r.error or abs(r.p_value - 0.05) < 1e-6:
+        return
+    rejects = r.p_value < 0.05
+    assert rejects == (r.abs_ci_low > 0 or r.abs_ci_high < 0)
+    if not math.isnan(r.rel_ci_low):
+        assert rejects == (r.rel_ci_low > 0 or r.rel_ci_high < 0)
+        assert r.rel_ci_low >= -1.0
+
+
 @pytest.mark.parametrize("method", ["log", "score"])
 def test_compare_rel_ci_close_to_statsmodels_ratio_ci(method):
-    # n = 5000 per arm, 10% vs 11.5%: delta-method CI on ratio-1 vs statsmodels' ratio CI.
-    # Stated tolerance: 0.01 absolute on each bound (observed gap ~0.0075, from the log/score asymmetry).
+    # n = 5000 per arm, 10% vs 11.5%: Fieller's interval on ratio-1 vs statsmodels' ratio CIs.
+    # Stated tolerance: 0.005 absolute on each bound (the methods agree to the third decimal at this size).
     n, k_c, k_t = 5000, 500, 575
     lo, hi = confint_proportions_2indep(k_t, n, k_c, n, compare="ratio", method=method, alpha=0.05)
     r = compare(binary(n, k_t), binary(n, k_c))
-    assert r.rel_ci_low == pytest.approx(lo - 1, abs=0.01)
-    assert r.rel_ci_high == pytest.approx(hi - 1, abs=0.01)
+    assert r.rel_ci_low == pytest.approx(lo - 1, abs=0.005)
+    assert r.rel_ci_high == pytest.approx(hi - 1, abs=0.005)
 
 
 def test_compare_numeric_metric_matches_scipy_welch():
@@ -122,7 +194,7 @@ def test_compare_rejects_bad_alpha():
 def _assert_neutral(r: LiftResult, code: str):
     assert r.error == code and code in ERROR_CODES
     assert r.p_value == 1.0
-    for v in (r.abs_lift, r.abs_ci_low, r.abs_ci_high, r.rel_lift, r.rel_ci_low, r.rel_ci_high):
+    for v in (r.abs_ci_low, r.abs_ci_high, r.rel_ci_low, r.rel_ci_high):
         assert math.isnan(v)
 
 
@@ -135,13 +207,21 @@ def test_degenerate_n_equals_one():
     _assert_neutral(compare(SampleStats.from_values([3.0]), SampleStats.from_values([1.0, 2.0, 4.0])), "insufficient_n")
 
 
-def test_degenerate_zero_baseline():
-    _assert_neutral(compare(binary(500, 12), binary(500, 0)), "zero_baseline")
+def test_zero_baseline_numeric_keeps_the_absolute_welch_test():
+    y_t = np.r_[np.zeros(190), [5.0, 12.0, 7.5, 30.0, 9.0, 4.0, 18.0, 6.0, 11.0, 2.5]]
+    r = compare(SampleStats.from_values(y_t), SampleStats.from_values(np.zeros(200)))
+    ref = sps.ttest_ind(y_t, np.zeros(200), equal_var=False)
+    assert r.error == "" and r.note == "zero_baseline" and math.isnan(r.rel_lift) and math.isnan(r.rel_ci_low)
+    assert r.p_value == pytest.approx(ref.pvalue, abs=1e-12) and r.dof == pytest.approx(199)
+    assert r.abs_lift == pytest.approx(y_t.mean()) and r.abs_ci_low > 0
 
 
-def test_degenerate_zero_variance_both_arms():
+def test_degenerate_zero_variance_only_when_neither_arm_varies():
     _assert_neutral(compare(binary(200, 200), binary(200, 200)), "zero_variance")  # same mean
-    _assert_neutral(compare(SampleStats.from_values([2.0] * 5), SampleStats.from_values([1.0] * 5)), "zero_variance")
+    r = compare(SampleStats.from_values([2.0] * 5), SampleStats.from_values([1.0] * 5))
+    _assert_neutral(r, "zero_variance")
+    assert r.abs_lift == 1.0 and r.rel_lift == 1.0  # the difference is known exactly; there is nothing to test
+    _assert_neutral(compare(binary(200, 0), binary(200, 0)), "zero_variance")
 
 
 def test_degenerate_non_finite():
@@ -261,7 +341,7 @@ def test_cuped_correlated_covariate_reduces_variance_and_is_unbiased():
         results.append(r)
         widths.append((r.lift.rel_ci_high - r.lift.rel_ci_low) / (plain.rel_ci_high - plain.rel_ci_low))
     assert isinstance(results[0], CupedResult)
-    assert min(r.variance_reduction for r in results) > 0.5
+    assert min(r.variance_reduction for r in results) > 0.5 and min(r.rho2 for r in results) > 0.5
     est = np.array([r.lift.rel_lift for r in results])
     assert abs(est.mean() - true) < 3 * est.std(ddof=1) / math.sqrt(est.size)  # unbiased
     assert np.mean(widths) < 0.6  # CI shrinks ~ sqrt(1 - 0.81)
@@ -287,9 +367,13 @@ def test_cuped_theta_and_reduction_by_hand():
     dy = np.concatenate([y_t - y_t.mean(), y_c - y_c.mean()])
     theta = (dy @ dx) / (dx @ dx)
     assert r.theta == pytest.approx(theta, abs=1e-12)
-    assert r.variance_reduction == pytest.approx((dy @ dx) ** 2 / ((dx @ dx) * (dy @ dy)), abs=1e-12)  # rho^2
+    assert r.rho2 == pytest.approx((dy @ dx) ** 2 / ((dx @ dx) * (dy @ dy)), abs=1e-12)  # rho^2
+    # the reduction in the variance of the lift estimate, by hand
+    plain = y_t.var(ddof=1) / y_t.size + y_c.var(ddof=1) / y_c.size
     x_bar = np.concatenate([x_t, x_c]).mean()
     adj_t, adj_c = y_t - theta * (x_t - x_bar), y_c - theta * (x_c - x_bar)
+    adjusted = adj_t.var(ddof=1) / adj_t.size + adj_c.var(ddof=1) / adj_c.size
+    assert r.variance_reduction == pytest.approx(1 - adjusted / plain, abs=1e-12)
     assert r.lift.abs_lift == pytest.approx(adj_t.mean() - adj_c.mean(), abs=1e-12)
     assert r.lift.rel_lift == pytest.approx((adj_t.mean() - adj_c.mean()) / y_c.mean(), abs=1e-12)
 
@@ -299,7 +383,7 @@ def test_cuped_constant_covariate_reduces_to_compare():
     y_t, y_c = rng.normal(5.5, 1, 400), rng.normal(5, 1, 400)
     r = cuped_compare(y_t, np.ones(400), y_c, np.ones(400))
     plain = compare(SampleStats.from_values(y_t), SampleStats.from_values(y_c))
-    assert r.theta == 0.0 and r.variance_reduction == pytest.approx(0.0, abs=1e-12)
+    assert r.theta == 0.0 and r.variance_reduction == pytest.approx(0.0, abs=1e-12) and r.rho2 == pytest.approx(0.0, abs=1e-12)
     for f in ("rel_lift", "rel_ci_low", "rel_ci_high", "p_value", "abs_p_value", "dof"):
         assert getattr(r.lift, f) == pytest.approx(getattr(plain, f), abs=1e-10)
 
@@ -312,12 +396,19 @@ def test_cuped_degenerate_empty_arm():
 # --------------------------------------------------------------------------- Bayesian view
 
 
-def test_chance_to_beat_control():
-    t, c = binary(1000, 130), binary(1000, 100)
-    se = math.sqrt(0.0265465465465465)  # var_rel from the hand example above
-    assert chance_to_beat_control(t, c) == pytest.approx(sps.norm.cdf(0.3 / se), abs=1e-9)
-    assert chance_to_beat_control(c, t) < 0.05 < 0.95 < chance_to_beat_control(t, c)
-    assert chance_to_beat_control(t, binary(1000, 0)) == 0.5  # degenerate: no information
+def test_chance_to_beat_control_numeric_is_normal_on_the_difference():
+    rng = np.random.default_rng(4)
+    y_t, y_c = rng.gamma(2, 5.5, 400), rng.gamma(2, 5, 400)
+    t, c = SampleStats.from_values(y_t), SampleStats.from_values(y_c)
+    se = math.sqrt(y_t.var(ddof=1) / 400 + y_c.var(ddof=1) / 400)
+    assert chance_to_beat_control(t, c) == pytest.approx(sps.norm.cdf((y_t.mean() - y_c.mean()) / se), abs=1e-12)
+
+
+def test_chance_to_beat_control_binary_matches_monte_carlo_beta_posteriors():
+    rng = np.random.default_rng(8)
+    draws = rng.beta(1 + 130, 1 + 870, 400_000) > rng.beta(1 + 100, 1 + 900, 400_000)
+    assert chance_to_beat_control(binary(1000, 130), binary(1000, 100), binary=True) == pytest.approx(draws.mean(), abs=0.003)
+    assert math.isnan(chance_to_beat_control(binary(100, 0), binary(100, 0), binary=True))  # no information
 
 
 # --------------------------------------------------------------------------- simulations
@@ -348,6 +439,62 @@ def test_simulated_ci_coverage_of_planted_relative_lift():
     assert coverage >= 0.93, coverage
 
 
-def test_treatment_without_events_is_degenerate_not_a_crash():
-    res = compare(SampleStats(50, 0.0, 0.0), SampleStats(50, 5.0, 5.0))
-    assert res.error == "zero_variance" and res.p_value == 1.0
+def test_treatment_without_events_is_tested_not_a_crash():
+    res = compare(SampleStats(50, 0.0, 0.0), SampleStats(50, 5.0, 5.0), config=CompareConfig(binary=True, nonnegative=True))
+    assert res.error == "" and res.method == "score" and res.rel_lift == -1.0 and res.rel_ci_low == -1.0
+
+
+# --------------------------------------------------------------------------- heavy tails
+
+
+def test_cap_value_is_the_percentile_of_non_zero_values():
+    from tasks.experiment.stats import cap_value
+    x = np.r_[np.zeros(900), np.arange(1.0, 101.0)]
+    assert cap_value(x, 0.99) == pytest.approx(np.quantile(np.arange(1.0, 101.0), 0.99))
+    assert cap_value(x, 0.99, ignore_zeros=False) == pytest.approx(np.quantile(x, 0.99))
+    assert math.isnan(cap_value(np.zeros(5), 0.99))
+    with pytest.raises(ValueError):
+        cap_value(x, 1.5)
+
+
+def test_bootstrap_interval_agrees_with_plain_resampling():
+    from tasks.experiment.stats import bootstrap_rel_ci
+    rng = np.random.default_rng(3)
+    y_t = np.where(rng.random(1500) < 0.1, rng.lognormal(3, 1, 1500), 0.0)
+    y_c = np.where(rng.random(1500) < 0.1, rng.lognormal(3, 1, 1500), 0.0)
+    lo, hi = bootstrap_rel_ci(y_t, y_c, draws=4000, seed=1)
+    naive = np.array([rng.choice(y_t, y_t.size).mean() / rng.choice(y_c, y_c.size).mean() - 1 for _ in range(4000)])
+    ref_lo, ref_hi = np.quantile(naive, [0.025, 0.975])
+    assert lo == pytest.approx(ref_lo, abs=0.03) and hi == pytest.approx(ref_hi, abs=0.03)
+    assert lo > -1.0
+    assert all(math.isnan(v) for v in bootstrap_rel_ci([1.0], [1.0, 2.0]))  # too small to resample
+
+
+def test_heavy_tailed_revenue_coverage_loosely():
+    # The issue's case (benchmarks/heavy_tail_coverage.py): 5% buyers, lognormal(3, 2) spend, no effect, 3,000
+    # per arm. The old delta-method interval covered ~86.7%; capped Welch/Fieller covers ~96% (2,000 sims).
+    # 300 sims give +/-2.5%: the 0.92 floor fails only if coverage really dropped.
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "heavy_tail_coverage.py"
+    spec = importlib.util.spec_from_file_location("heavy_tail_coverage", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cov = bench.simulate(3000, 300, 0.05, 3.0, 2.0, seed=21, bootstrap=False)
+    assert cov["fieller capped"] >= 0.92, cov
+    assert cov["delta (old)"] < cov["fieller capped"], cov
+
+
+def test_simulated_aa_with_few_events_score_test_keeps_its_size():
+    # 300 per arm at a 2% rate (about 6 events per arm): nearly every comparison takes the score path.
+    rng = np.random.default_rng(77)
+    n, sims = 300, 1000
+    cfg = CompareConfig(binary=True, nonnegative=True)
+    res = [compare(binary(n, int(a)), binary(n, int(b)), config=cfg)
+           for a, b in zip(rng.binomial(n, 0.02, sims), rng.binomial(n, 0.02, sims))]
+    assert np.mean([r.method == "score" for r in res]) > 0.95
+    fpr = float(np.mean([r.p_value < 0.05 for r in res]))
+    assert 0.025 <= fpr <= 0.075, fpr  # measured 5.35% over 4,000 sims
+    planted = [compare(binary(n, int(a)), binary(n, int(b)), config=cfg)
+               for a, b in zip(rng.binomial(n, 0.06, 300), rng.binomial(n, 0.02, 300))]
+    assert np.mean([r.rel_ci_low <= 2.0 <= r.rel_ci_high for r in planted]) >= 0.92  # true relative lift +200%

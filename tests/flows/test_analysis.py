@@ -63,3 +63,77 @@ def test_text_metric_exits_2_with_rows(tmp_path, capsys):
     f.write_text('arm,opened\ncontrol,1\ntreatment,"yes"\n')
     assert main(["analyze", "--outcomes", str(f), "--metrics", "opened", "--out", str(tmp_path / "o")]) == 2
     assert "opened" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("weights,says", [("A=1", "leaves out arm(s) 'B', 'C'"),
+                                          ("A=1,B=1,Cc=1", "names arm(s) not in the data: 'Cc'"),
+                                          ("A=1,B=0,C=1", "needs a positive weight for 'B'"),
+                                          ("A=1,B=x", "expected ARM=WEIGHT")])
+def test_weights_must_name_every_arm_with_a_positive_weight(tmp_path, capsys, weights, says):
+    f = outcome_file(tmp_path / "w.csv", n=600)
+    assert main(["analyze", "--outcomes", str(f), "--arm-column", "variant", "--control", "A", "--weights", weights,
+                 "--out", str(tmp_path / "o")]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_missing_covariate_column_exits_2(tmp_path, capsys):
+    f = outcome_file(tmp_path / "c.csv", n=600)
+    assert main(["analyze", "--outcomes", str(f), "--arm-column", "variant", "--control", "A", "--metrics", "opened",
+                 "--covariate", "opened=pre_opens", "--out", str(tmp_path / "o")]) == 2
+    assert "covariate column 'pre_opens'" in capsys.readouterr().err
+
+
+def _hillstrom():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "hillstrom_data.py"
+    spec = importlib.util.spec_from_file_location("hillstrom_data", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _overall(out):
+    return pl.read_csv(out / "results.csv").filter(pl.col("segment") == "all")
+
+
+def _analyze_twice(tmp_path, f):
+    base = ["analyze", "--outcomes", str(f), "--arm-column", "segment", "--control", "No E-Mail",
+            "--metrics", "visit,conversion,spend"]
+    assert main(base + ["--out", str(tmp_path / "plain")]) == 0
+    assert main(base + ["--segment-column", "history_segment", "--out", str(tmp_path / "split")]) == 0
+    return tmp_path / "plain", tmp_path / "split"
+
+
+def test_overall_rows_unchanged_by_a_segment_column_synthetic(tmp_path):
+    f = tmp_path / "h.csv"
+    _hillstrom().synthetic_hillstrom(12000, seed=4).write_csv(f)
+    plain, split = _analyze_twice(tmp_path, f)
+    assert _overall(plain).equals(_overall(split))
+    results = pl.read_csv(split / "results.csv")
+    assert set(results["family"]) == {"headline", "segment:history_segment"}
+    features = set(pl.read_csv(plain / "attribution.csv")["feature"])
+    assert not features & {"visit", "conversion", "spend", "segment"}
+    report = (split / "report.md").read_text()
+    assert "Excluded columns" in report and "| conversion | a metric of this run (measured after the send) |" in report
+
+
+def test_hillstrom_overall_rows_unchanged_by_a_segment_column(tmp_path):
+    data = _hillstrom()
+    if data.hillstrom_path() is None:
+        pytest.skip("CPO_HILLSTROM does not point at the Hillstrom CSV (not in the repository)")
+    plain, split = _analyze_twice(tmp_path, data.hillstrom_path())
+    assert _overall(plain).equals(_overall(split))
+    spend = _overall(split).filter((pl.col("metric") == "spend") & (pl.col("arm") == "Womens E-Mail")).row(0, named=True)
+    assert spend["family"] == "headline"
+    attribution = pl.read_csv(plain / "attribution.csv")
+    top = attribution.filter((pl.col("metric") == "visit") & (pl.col("arm") == "Womens E-Mail") & (pl.col("rank") == 1))
+    assert top["feature"][0] == "womens"
+
+
+@pytest.mark.parametrize("cap", ["spend=2", "spend=high", "spend"])
+def test_bad_cap_exits_2(tmp_path, capsys, cap):
+    f = outcome_file(tmp_path / "c.csv", n=300)
+    assert main(["analyze", "--outcomes", str(f), "--arm-column", "variant", "--control", "A", "--cap", cap,
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--cap" in capsys.readouterr().err
