@@ -121,15 +121,18 @@ class KMeansSegmenter:
         self.scaler_ = StandardScaler().fit(x)
         z = self.scaler_.transform(x)
         fit_rows = z[rng.choice(len(z), min(len(z), self.fit_sample), replace=False)]
-        best = None
-        for k in range(self.k_range[0], min(self.k_range[1], len(fit_rows) - 1) + 1):
+        best = (float("nan"), 1, None)  # too few distinct customers for k-means: one cluster, named by RFM
+        distinct = len(np.unique(fit_rows, axis=0))
+        for k in range(self.k_range[0], min(self.k_range[1], distinct - 1, len(fit_rows) - 1) + 1):
             model = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(fit_rows)
+            if len(np.unique(model.labels_)) < 2:
+                continue
             score = silhouette_score(fit_rows, model.labels_, sample_size=min(len(fit_rows), 4000),
                                      random_state=self.random_state)
-            if best is None or score > best[0]:
+            if best[2] is None or score > best[0]:
                 best = (score, k, model)
         self.silhouette_, self.k_, self.model_ = best
-        clusters = self.model_.predict(z)
+        clusters = self.model_.predict(z) if self.model_ is not None else np.zeros(len(z), dtype=int)
         names = self._name_clusters(clusters, rfm_scores(df))
         self.labels_ = merge_small(names, z, self.min_share)
         self.segments_ = sorted(set(self.labels_))

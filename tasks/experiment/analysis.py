@@ -35,6 +35,10 @@ RESULT_COLUMNS = ["metric", "segment", "arm", "control_arm", "n_treatment", "n_c
                   "cuped_rel_lift", "cuped_ci_low", "cuped_ci_high", "cuped_p_value", "cuped_rho2",
                   "variance_reduction", "metric_type", "note"]
 
+TEXT_COLUMNS = {"metric", "segment", "arm", "control_arm", "family", "test", "metric_type", "note"}
+RESULT_SCHEMA = {c: pl.String if c in TEXT_COLUMNS else pl.Int64 if c.startswith("n_") else
+                 pl.Boolean if c == "significant" else pl.Float64 for c in RESULT_COLUMNS}
+
 
 def default_caps(metrics: list[str], percentile: float | None = 0.99) -> dict[str, float]:
     """Winsorising on by default for revenue-like metric names (revenue, spend, order value ...)."""
@@ -181,7 +185,7 @@ def lift_table(df: pl.DataFrame, metrics: list[str], control: str, alpha: float 
     for r in rows:
         r["capped_at"] = cap_values.get(r["metric"], math.nan)
     if not rows:
-        return pl.DataFrame(schema={c: pl.String for c in RESULT_COLUMNS})
+        return pl.DataFrame(schema=RESULT_SCHEMA)  # typed: readers filter and sort it like a full table
     order = {m: i for i, m in enumerate(metrics)}
     return (pl.DataFrame(rows, schema_overrides={"note": pl.String}, infer_schema_length=None).select(RESULT_COLUMNS)
             .sort(pl.col("metric").replace_strict(order, default=99), pl.col("segment") != ALL, "segment", "arm"))
