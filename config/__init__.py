@@ -283,7 +283,7 @@ class Backends(_Strict):
 
 
 # Every CPO_* environment variable cpo reads. Any other CPO_* name is a typo that would silently leave a
-# setting at its default (CPO_SCREENR=azure would screen locally), so it stops the run.
+# setting at its default (a misspelled screener setting would screen locally), so it stops the run.
 KNOWN_ENV = {
     "CPO_GENERATOR", "CPO_RETRIEVER", "CPO_SCREENER", "CPO_OPENAI_MODEL", "CPO_OPENAI_CONCURRENCY", "CPO_OPENAI_RPM",
     "CPO_OPENAI_TPM", "CPO_OPENAI_TIMEOUT", "CPO_OPENAI_MAX_RETRIES", "CPO_OPENAI_BACKOFF", "CPO_OPENAI_MAX_TOKENS",

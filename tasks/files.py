@@ -22,6 +22,8 @@ from tasks.errors import InputError
 
 EXCEL = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 DELIMITERS = [",", ";", "\t", "|"]
+LATIN = {"cp1252", "cp1250", "cp1254", "cp1257", "latin_1", "iso8859_15", "iso8859_2", "iso8859_9", "mac_roman",
+         "mac_latin2", "cp850", "cp437"}
 # A cell a spreadsheet would evaluate: a trigger after optional (Unicode) whitespace, or a leading tab / CR.
 FORMULA = r"^(?:[\t\r]|[\s\u00a0\u2000-\u200b\u3000\ufeff]*[=+\-@\uff1d\uff0b\uff0d\uff20])"
 PLAIN_NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
@@ -76,15 +78,17 @@ def decode(data: bytes, path: Path) -> tuple[str, str]:
         bad_line = data[:e.start].count(b"\n") + 1
     from charset_normalizer import from_bytes
 
-    guess = from_bytes(data, cp_isolation=["cp1252", "latin_1", "iso8859_15", "cp1250", "mac_roman"]).best()
+    guess = from_bytes(data).best()
     if guess is None:
         raise InputError(f"{path}: line {bad_line} is not valid UTF-8 and no common encoding explains the file; "
                          f"save it as CSV UTF-8")
-    encoding = "cp1252" if guess.encoding in ("latin_1", "iso8859_15") else guess.encoding
-    try:
-        return data.decode(encoding), encoding
-    except UnicodeDecodeError:
-        return data.decode(guess.encoding), guess.encoding
+    # A short Western file reads the same in several code pages; Windows-1252 is what spreadsheets write.
+    for encoding in (("cp1252",) if guess.encoding in LATIN else ()) + (guess.encoding,):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise InputError(f"{path}: line {bad_line} is not valid UTF-8; save it as CSV UTF-8")  # pragma: no cover
 
 
 def sniff_delimiter(text: str) -> str:

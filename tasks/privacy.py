@@ -13,6 +13,7 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d ().-]{6,}\d(?![\w.])")
 NATIONAL_ID = re.compile(r"^\d{3}-\d{2}-\d{4}$|^[A-Z]{2}\d{6}[A-D]$")  # US SSN, UK National Insurance number
 CARD = re.compile(r"^(?:\d[ -]?){13,19}$")
+DATE = re.compile(r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b")
 PERSON_NAME = re.compile(r"^[A-Z][a-zà-ÿ'’-]+(?: [A-Z][a-zà-ÿ'’.-]+){0,3}$")
 
 # Column names (lower case, runs of non-alphanumerics as "_") that hold personal data, by kind.
@@ -60,7 +61,7 @@ def kind_by_content(values: pl.Series) -> str | None:
         return "national_id"
     if share(CARD) >= 0.5:
         return "payment"
-    if share(PHONE) >= 0.5 and sum(len(re.sub(r"\D", "", v)) >= 7 for v in sample) / len(sample) >= 0.5:
+    if sum(bool(PHONE.fullmatch(v)) and _phone_like(v) for v in sample) / len(sample) >= 0.5:
         return "phone"
     if share(PERSON_NAME) >= 0.8 and len(set(sample)) >= max(20, 0.05 * len(sample)):
         return "name"
@@ -91,10 +92,14 @@ def mask(value: object, kind: str | None = None) -> str:
     return (text[:1] + "***") if text else ""
 
 
+def _phone_like(found: str) -> bool:
+    """9 to 15 digits and not a date (2026-11-30, 30.11.2026 12:00)."""
+    return 9 <= len(re.sub(r"\D", "", found)) <= 15 and not DATE.search(found)
+
+
 def _phone_in_text(found: str) -> bool:
-    """A phone number in prose: 9+ digits written with a separator or a leading +, and not a date."""
-    return (len(re.sub(r"\D", "", found)) >= 9 and bool(re.search(r"[ ().+-]", found))
-            and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", found.strip()))
+    """A phone number in prose: written with a separator or a leading +."""
+    return _phone_like(found) and bool(re.search(r"[ ().+-]", found))
 
 
 def mask_text(text: str) -> str:

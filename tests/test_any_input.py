@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 import polars as pl
+import polars.selectors as cs
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
@@ -198,7 +199,15 @@ def customer_tables(draw, max_rows: int = 400):
     order = rng.permutation(n)
     df = pl.DataFrame(data, strict=False)
     df = df[order] if n else df
-    return df, consent_column, inverted, {"delimiter": draw(st.sampled_from([",", ";", "\t"])),
+    corrupt = draw(st.sampled_from([None] * 4 + ["duplicate_id", "text_in_number", "negative_spend", "nan"])) if n >= 2 else None
+    if corrupt:
+        id_col = df.columns[0]
+        df = df.with_columns(cs.numeric().cast(pl.Float64)) if corrupt == "nan" else df
+        fix = {"duplicate_id": (id_col, df[id_col][0]), "text_in_number": ("frequency", "several"),
+               "negative_spend": ("monetary", -5.0), "nan": ("recency_days", float("nan"))}[corrupt]
+        df = df.with_columns(pl.when(pl.int_range(pl.len()) == n - 1).then(pl.lit(fix[1])).otherwise(
+            pl.col(fix[0]).cast(pl.String if corrupt == "text_in_number" else df.schema[fix[0]])).alias(fix[0]))
+    return df, consent_column, inverted, corrupt, {"delimiter": draw(st.sampled_from([",", ";", "\t"])),
                                            "encoding": draw(st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16"]))}
 
 
@@ -229,7 +238,7 @@ DESIGNS = st.fixed_dictionaries({}, optional={
 
 @given(customer_tables(), st.integers(0, 2**32 - 1), DESIGNS)
 def test_any_table_gives_a_clean_error_or_a_consistent_campaign(tmp_path_factory, table, seed, design):
-    df, consent_column, inverted, fmt = table
+    df, consent_column, inverted, corrupt, fmt = table
     path = tmp_path_factory.mktemp("t") / ("customers.tsv" if fmt["delimiter"] == "\t" else "customers.csv")
     write(df, path, fmt["delimiter"], fmt["encoding"])
     columns = {"customer_id": "Kunden ID"} if "Kunden ID" in df.columns else {}
@@ -242,10 +251,11 @@ def test_any_table_gives_a_clean_error_or_a_consistent_campaign(tmp_path_factory
         message = str(e)
         assert "Traceback" not in message and message.strip()
         assert "person" not in message or "***@" in message, "an email address reached an error message"
-        valid = consent_column is not None and len(eligible) >= 20
+        valid = consent_column is not None and len(eligible) >= 20 and not corrupt
         assert not valid, f"a valid table was refused: {message}"
         event("refused: " + message.split(":", 1)[-1].strip()[:40])
         return
+    assert not corrupt, f"a table with {corrupt} was accepted"
     check_consistent(out, eligible)
     event("complete")
 
@@ -261,13 +271,15 @@ def test_the_sample_runs_for_every_seed_from_1_to_20(seed):
 @settings(max_examples=6)
 @given(customer_tables(max_rows=300), st.integers(0, 1000))
 def test_explanation_and_report_survive_any_table(tmp_path_factory, table, seed):
-    df, consent_column, inverted, fmt = table
+    df, consent_column, inverted, corrupt, fmt = table
     path = tmp_path_factory.mktemp("t") / "customers.csv"
     write(df, path, ",", "utf-8")
     try:
         out = run_stages(path, {"customer_id": "Kunden ID"} if "Kunden ID" in df.columns else {}, seed, explain=True)
     except InputError:
+        event("refused")
         return
+    event("complete")
     assert "José" not in out["report"] and "person1@example.org" not in out["report"]
 
 

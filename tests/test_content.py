@@ -45,3 +45,31 @@ def test_bad_date_named(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"id": "a", "title": "A", "content": "t", "expires_at": "soon"}))
     with pytest.raises(InputError, match="expires_at"):
         load_documents(tmp_path)
+
+
+def test_bad_front_matter_names_the_file(tmp_path):
+    (tmp_path / "promo.md").write_text("---\ntitle: [unclosed\n---\nBody text that is long enough.\n")
+    with pytest.raises(InputError, match=r"promo.md.*front matter"):
+        load_documents(tmp_path)
+
+
+def test_jsonl_line_that_is_not_an_object_is_named(tmp_path):
+    p = tmp_path / "c.jsonl"
+    p.write_text('{"id": "a", "title": "A", "content": "Some approved text here."}\n[1, 2]\n')
+    with pytest.raises(InputError, match=r"c.jsonl:2.*object"):
+        load_documents(p)
+
+
+def test_latin1_markdown_is_read(tmp_path):
+    (tmp_path / "note.md").write_bytes("# Café\nOur café opens at nine every day.\n".encode("latin-1"))
+    assert "café" in load_documents(tmp_path)[0].text
+
+
+def test_only_expired_content_is_an_input_error(tmp_path):
+    from datetime import date
+
+    from tasks.content import check_usable
+
+    (tmp_path / "a.json").write_text('{"id": "a", "title": "A", "content": "Old offer text.", "expires_at": "2020-01-01"}')
+    with pytest.raises(InputError, match=r"none of the 1 documents.*1 expired"):
+        check_usable(load_documents(tmp_path), date(2026, 11, 24), tmp_path)

@@ -74,3 +74,80 @@ def test_parquet(tmp_path):
     p = tmp_path / "c.parquet"
     pl.DataFrame({"customer_id": [1], "recency_days": [1], "frequency": [1], "monetary": [1.0]}).write_parquet(p)
     assert load_customers(p)["customer_id"].to_list() == ["1"]
+
+
+@pytest.mark.parametrize("value", ["1.234,50", "12,5", "NaN", "nan", "inf", "-Infinity", "1e400x", "ten"])
+def test_numbers_that_are_not_plain_numbers_are_named(tmp_path, value):
+    p = write(tmp_path, f'customer_id,recency_days,frequency,monetary\nc1,1,1,"{value}"\nc2,1,1,5\n')
+    with pytest.raises(InputError, match=r"monetary.*row=1"):
+        load_customers(p)
+
+
+def test_nan_in_a_numeric_column_is_named(tmp_path):
+    p = write(tmp_path, "customer_id,recency_days,frequency,monetary\nc1,1,1,1.5\nc2,NaN,1,5.0\n")
+    with pytest.raises(InputError, match=r"recency_days.*row=2"):
+        load_customers(p)
+
+
+def test_currency_and_us_thousands_are_numbers(tmp_path):
+    p = write(tmp_path, 'customer_id,recency_days,frequency,monetary\nc1,1,1,"$1,234.50"\nc2,1,1,€ 5\nc3,1,1,-2\n')
+    assert load_customers(p)["monetary"].to_list() == [1234.5, 5.0, -2.0]
+
+
+def test_empty_rfm_cell_is_named(tmp_path):
+    p = write(tmp_path, "customer_id,recency_days,frequency,monetary\nc1,1,1,1\nc2,,1,1\n")
+    with pytest.raises(InputError, match=r"recency_days.*empty on 1 rows.*c2"):
+        load_customers(p)
+
+
+def test_error_rows_mask_personal_data(tmp_path):
+    p = write(tmp_path, "customer_id,recency_days,frequency,monetary,email\njose.garcia@example.org,x,1,1,a@b.co\n")
+    with pytest.raises(InputError) as e:
+        load_customers(p)
+    assert "jose.garcia" not in str(e.value) and "j***@example.org" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------------ consent
+from tasks.ingest import resolve_consent  # noqa: E402
+
+BASE = "customer_id,recency_days,frequency,monetary"
+
+
+def consent_of(tmp_path, header, rows, mapping=None, basis=None):
+    p = write(tmp_path, f"{BASE},{header}\n" + "".join(f"c{i},1,1,1,{v}\n" for i, v in enumerate(rows)))
+    mapping = mapping or {}
+    return resolve_consent(load_customers(p, mapping), mapping, basis, p)
+
+
+def test_no_consent_column_stops_and_says_how_to_fix(tmp_path):
+    p = write(tmp_path, f"{BASE},email\nc1,1,1,1,a@example.org\n")
+    with pytest.raises(InputError) as e:
+        resolve_consent(load_customers(p), {}, None, p)
+    assert "--column email_opt_in=" in str(e.value) and "--all-opted-in" in str(e.value)
+
+
+def test_opt_in_column_under_another_name_is_found(tmp_path):
+    df, consent = consent_of(tmp_path, "Accepts Marketing", ["yes", "no", ""])
+    assert df["email_opt_in"].to_list() == [True, False, None] and consent["column"] == "Accepts Marketing"
+
+
+def test_opt_out_column_is_read_inverted(tmp_path):
+    df, consent = consent_of(tmp_path, "unsubscribed", ["true", "false"])
+    assert df["email_opt_in"].to_list() == [False, True] and "inverted" in consent["rule"]
+
+
+def test_two_candidate_columns_are_ambiguous(tmp_path):
+    p = write(tmp_path, f"{BASE},opt_in,unsubscribed\nc1,1,1,1,yes,no\n")
+    with pytest.raises(InputError, match="several columns"):
+        resolve_consent(load_customers(p), {}, None, p)
+
+
+def test_a_mapped_column_wins(tmp_path):
+    df, consent = consent_of(tmp_path, "gdpr_ok", ["1", "0"], mapping={"email_opt_in": "gdpr_ok"})
+    assert df["email_opt_in"].to_list() == [True, False] and consent["column"] == "gdpr_ok"
+
+
+def test_declared_consent_is_recorded(tmp_path):
+    p = write(tmp_path, f"{BASE}\nc1,1,1,1\n")
+    df, consent = resolve_consent(load_customers(p), {}, "double opt-in at sign-up", p)
+    assert df["email_opt_in"].to_list() == [True] and consent["basis"] == "double opt-in at sign-up"

@@ -57,3 +57,29 @@ def test_weights_with_missing_slot():
 def test_configured_treatment_weights_are_renormalised():
     w = arm_weights([1, 2], 0.2, {"treatment_1": 3, "treatment_2": 1, "treatment_3": 4})
     assert w["control"] == 0.2 and abs(w["treatment_1"] - 0.6) < 1e-12 and abs(w["treatment_2"] - 0.2) < 1e-12
+
+
+def test_control_first_in_file_order_does_not_crash():
+    """`cpo run --seed 1` crashed here: an object column whose first value was None could not be cast."""
+    import polars as pl
+
+    from tasks.experiment.assign import assign
+
+    df = pl.DataFrame({"customer_id": [str(i) for i in range(200)], "segment": ["s"] * 200})
+    for seed in range(30):
+        out, _ = assign(df, {"s": {1: "s.t1.value"}}, 0.99, seed, "c")
+        assert out.height == 200 and out.filter(pl.col("arm") == "control")["variant_id"].null_count() == \
+            out.filter(pl.col("arm") == "control").height
+
+
+def test_too_few_eligible_customers_is_an_input_error_that_says_why():
+    import polars as pl
+    import pytest
+
+    from tasks.errors import InputError
+    from tasks.experiment.assign import check_eligible
+
+    df = pl.DataFrame({"customer_id": ["a", "b", "c"], "email_opt_in": [False, False, True],
+                       "email": ["a@x.org", "b@x.org", None]})
+    with pytest.raises(InputError, match=r"only 0 of 3 customers.*2 have not opted in; 1 have no email address"):
+        check_eligible(df, "c.csv", 1)

@@ -1,0 +1,37 @@
+"""Personal data found by name and by content; masked wherever it is shown."""
+import polars as pl
+
+from tasks.privacy import mask, mask_text, pii_columns, safe_row
+
+
+def test_columns_found_by_name():
+    df = pl.DataFrame({"Email Address": ["x"], "phone_number": ["x"], "Full Name": ["x"], "SSN": ["x"],
+                       "tier": ["gold"], "recency_days": [1.0]})
+    assert pii_columns(df) == {"Email Address": "email", "phone_number": "phone", "Full Name": "name",
+                               "SSN": "national_id"}
+
+
+def test_columns_found_by_content():
+    n = 60
+    df = pl.DataFrame({"contact": [f"user{i}@mail.example" for i in range(n)],
+                       "c2": [f"+1 (415) 555-{1000 + i}" for i in range(n)],
+                       "c3": [f"{100 + i}-45-{1000 + i}" for i in range(n)],
+                       "who": [f"{a} {b}" for a, b in zip(["Ana", "Bo", "Cy", "Di", "Ed", "Flo"] * 10,
+                                                          [f"Smith{chr(97 + i % 26)}" for i in range(n)])],
+                       "tier": ["Gold", "Silver", "Bronze"] * 20, "city": ["Portland"] * n,
+                       "date": [f"2026-01-{1 + i % 28:02d}" for i in range(n)]})
+    assert pii_columns(df) == {"contact": "email", "c2": "phone", "c3": "national_id", "who": "name"}
+
+
+def test_masks():
+    assert mask("jose.garcia@example.org") == "j***@example.org"
+    assert mask("+1 415 555 0167", "phone") == "***67"
+    assert mask("José", "name") == "J***"
+    text = mask_text("row 3: email='ann@ex.org', phone +44 20 7946 0958, date 2026-11-30, n=1234567")
+    assert "ann@" not in text and "7946" not in text and "2026-11-30" in text and "1234567" in text
+
+
+def test_safe_row_drops_pii_and_masks_the_shown_column():
+    row = {"customer_id": "c1", "email": "ann@ex.org", "first_name": "Ann", "note": "call ann@ex.org"}
+    assert safe_row(row, {"email": "email", "first_name": "name"}, show={"email"}) == {
+        "customer_id": "c1", "email": "a***@ex.org", "note": "call a***@ex.org"}

@@ -1,0 +1,96 @@
+"""Settings fail closed: every name checked, thresholds in range, a weaker policy only with a stated reason."""
+import shutil
+
+import pytest
+import yaml
+
+from config import CONFIG_DIR, load_backends, load_campaign, load_settings
+from tasks.errors import InputError
+
+
+def policy_folder(tmp_path, **changes):
+    """A config folder whose policy.yaml is the default with `changes` applied."""
+    shutil.copy(CONFIG_DIR / "campaign.yaml", tmp_path / "campaign.yaml")
+    policy = yaml.safe_load((CONFIG_DIR / "policy.yaml").read_text())
+    policy.update(changes)
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy))
+    return tmp_path / "campaign.yaml"
+
+
+def test_thresholds_of_99_are_refused(tmp_path):
+    with pytest.raises(InputError, match=r"category_thresholds.hate.*less than or equal to 7"):
+        load_settings(policy_folder(tmp_path, category_thresholds={"hate": 99, "self_harm": 6, "sexual": 6, "violence": 6}))
+
+
+def test_empty_rules_are_a_weaker_policy_and_refused(tmp_path):
+    with pytest.raises(InputError) as e:
+        load_settings(policy_folder(tmp_path, rules={}))
+    assert "weaker than the floor" in str(e.value) and "missing_unsubscribe is off" in str(e.value)
+
+
+def test_a_category_that_blocks_later_or_never_is_weaker(tmp_path):
+    with pytest.raises(InputError, match=r"hate blocks only at severity 7.*\n.*violence can never block"):
+        load_settings(policy_folder(tmp_path, category_thresholds={"hate": 7, "self_harm": 6, "sexual": 6}))
+
+
+def test_a_can_spam_rule_switched_to_warn_is_weaker(tmp_path):
+    rules = yaml.safe_load((CONFIG_DIR / "policy.yaml").read_text())["rules"] | {"missing_postal_address": "warn"}
+    with pytest.raises(InputError, match="missing_postal_address is warn"):
+        load_settings(policy_folder(tmp_path, rules=rules))
+
+
+def test_a_stated_weakening_is_accepted_and_listed(tmp_path):
+    rules = yaml.safe_load((CONFIG_DIR / "policy.yaml").read_text())["rules"] | {"shouting": "block", "pii": "warn"}
+    _, policy, _ = load_settings(policy_folder(tmp_path, rules=rules, weakened={
+        "reason": "internal test send to staff only", "approved_by": "A. Officer"}))
+    assert policy.weaker_than_floor == ["rule pii is warn (floor: block)"]
+
+
+def test_a_stricter_policy_needs_no_statement(tmp_path):
+    _, policy, _ = load_settings(policy_folder(tmp_path, category_thresholds={c: 4 for c in
+                                                                             ("hate", "self_harm", "sexual", "violence")}))
+    assert policy.weaker_than_floor == []
+
+
+def test_misspelled_rule_id_is_named_with_a_suggestion(tmp_path):
+    rules = yaml.safe_load((CONFIG_DIR / "policy.yaml").read_text())["rules"] | {"missing_unsubscrbe": "block"}
+    with pytest.raises(InputError, match=r"'missing_unsubscrbe' \(did you mean 'missing_unsubscribe'\?\)"):
+        load_settings(policy_folder(tmp_path, rules=rules))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"generation.strategies": ["value", "urgncy", "loyalty"]}, r"'urgncy' \(did you mean 'urgency'\?\)"),
+    ({"experiment.metrics": ["opened", "clicks"]}, r"unknown metric: 'clicks'"),
+    ({"experiment.metrics": []}, "at least one metric"),
+    ({"experiment.covariates": {"spend": "monetary"}}, "metric in covariates: 'spend'"),
+    ({"experiment.treatment_weights": {"treatment_1": 1, "treatment_2": 0, "treatment_3": 1}}, "positive"),
+    ({"experiment.treatment_weights": {"treatment_1": 1, "treatment_2": -1, "treatment_3": 1}}, "positive"),
+    ({"experiment.treatment_weights": {"treatment_1": 1, "tretment_2": 1, "treatment_3": 1}}, "tretment_2"),
+    ({"experiment.treatment_weights": {"treatment_1": 1}}, "every treatment arm"),
+    ({"experiment.control_weight": 0}, "control_weight"),
+    ({"seed": -1}, "seed"),
+    ({"simulation.effects": [{"strategy": "vallue", "metric": "opened", "attribute": "age", "op": "<=",
+                              "value": 3, "rel_lift": 0.1}]}, "vallue"),
+    ({"segmentation.methd": "rfm"}, "methd"),
+])
+def test_campaign_names_and_ranges_are_checked(overrides, message):
+    with pytest.raises(InputError, match=message):
+        load_campaign(None, overrides)
+
+
+def test_unknown_cpo_setting_in_the_environment_stops():
+    with pytest.raises(InputError, match=r"'CPO_SCREENR' \(did you mean 'CPO_SCREENER'\?\)"):
+        load_backends({"CPO_SCREENR": "azure"})
+
+
+def test_every_cpo_setting_the_code_reads_is_known():
+    """A new CPO_* variable must be registered, or setting it would stop every run."""
+    import re
+    from pathlib import Path
+
+    from config import KNOWN_ENV
+
+    root = Path(__file__).resolve().parents[1]
+    used = {m for folder in ("flows", "tasks", "config") for p in (root / folder).rglob("*.py")
+            for m in re.findall(r"\bCPO_[A-Z][A-Z_]+\b", p.read_text())}
+    assert used - {"CPO_"} <= KNOWN_ENV, used - KNOWN_ENV
