@@ -43,6 +43,7 @@ def customers():
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for every flow test in the session (~18 s to start)."""
+    import prefect.main  # noqa: F401 - Prefect's console handler binds the real stderr, not a test's capture
     from prefect.testing.utilities import prefect_test_harness
     with prefect_test_harness(server_startup_timeout=120):
         yield
