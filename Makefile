@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/cpo run --out runs/demo
+	$(BIN)/cpo run --out runs/demo --approve-as demo-operator
 	$(BIN)/cpo audit verify runs/demo
 
 test: setup

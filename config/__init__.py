@@ -80,9 +80,15 @@ class Experiment(_Strict):
     power: float = Field(0.8, gt=0.5, lt=1)
     covariates: dict[str, str] = Field({}, description="metric -> pre-period column for CUPED")
     min_eligible_customers: int = Field(20, ge=1, description="fewer customers who may be emailed stop the run")
+    primary_metric: str | None = Field(None, description="the pre-registered metric that decides the winner; "
+                                                         "default: the first metric")
     cap_percentile: float | None = Field(0.99, gt=0.5, lt=1, description="winsorise capped metrics at this "
                                          "percentile of their non-zero values, pooled over arms; null: no capping")
     capped_metrics: list[str] | None = Field(None, description="metrics to cap; default: revenue-like names")
+
+    @property
+    def primary(self) -> str:
+        return self.primary_metric or self.metrics[0]
 
     def caps(self) -> dict[str, float]:
         """metric -> winsorising percentile for the metrics this experiment caps."""
@@ -99,6 +105,9 @@ class Experiment(_Strict):
             raise ValueError("metrics: at least one metric is needed")
         if problem := unknown_names(self.metrics, METRICS, "metric") or unknown_names(
                 self.covariates, self.metrics, "metric in covariates"):
+            raise ValueError(problem)
+        if problem := unknown_names([self.primary_metric] if self.primary_metric else [], self.metrics,
+                                    "primary_metric (it must be one of the metrics)"):
             raise ValueError(problem)
         if problem := unknown_names(self.capped_metrics or [], self.metrics, "metric in capped_metrics"):
             raise ValueError(problem)
@@ -287,7 +296,7 @@ class Backends(_Strict):
 KNOWN_ENV = {
     "CPO_GENERATOR", "CPO_RETRIEVER", "CPO_SCREENER", "CPO_OPENAI_MODEL", "CPO_OPENAI_CONCURRENCY", "CPO_OPENAI_RPM",
     "CPO_OPENAI_TPM", "CPO_OPENAI_TIMEOUT", "CPO_OPENAI_MAX_RETRIES", "CPO_OPENAI_BACKOFF", "CPO_OPENAI_MAX_TOKENS",
-    "CPO_OPENAI_TEMPERATURE", "CPO_CACHE_DIR", "CPO_PROJECT_DIR", "CPO_HILLSTROM",
+    "CPO_OPENAI_TEMPERATURE", "CPO_CACHE_DIR", "CPO_PROJECT_DIR", "CPO_HILLSTROM", "CPO_RUNS_DIR",
 }  # a setting is added here when the code that reads it lands: a name set for a feature that is not built stops
 
 

@@ -7,7 +7,7 @@ import polars as pl
 from prefect import flow
 
 from flows import stages
-from flows.campaign import default_run_dir, versions
+from flows.campaign import artifact_key, default_run_dir, versions
 from tasks.errors import public_message
 from tasks.experiment.analysis import default_caps
 from tasks.experiment.outcomes import check_covariates, check_weights, is_id, parse_weights, read_outcomes, resolve
@@ -41,7 +41,7 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
             by_segment = {"all": intended} if intended else None
             caps = default_caps(metrics) if caps is None else caps
         with run.stage("analyze"):
-            results, srm = stages.analyze(df, metrics, control, alpha, correction, by_segment,
+            results, srm = stages.analyze(df, metrics, control, alpha, correction, by_segment, key=artifact_key(run.path.name),
                                           segment=segment_column, arm=arm_column, covariates=covariates, caps=caps,
                                           seed=seed)
             run.write_csv("results.csv", results)
@@ -63,7 +63,7 @@ def analysis_flow(outcomes: str, arm_column: str = "arm", control: str | None = 
             markdown = to_markdown(title, sections)
             run.write_text("report.md", markdown)
             run.write_text("report.html", to_html(title, sections))
-            stages.publish_report(markdown)
+            stages.publish_report(markdown, key=artifact_key(run.path.name))
         inputs = {"outcomes": outcomes, **({"customers": customers} if customers else {})}
         manifest = {"run_id": run.path.name, "status": "complete", "kind": "analysis", "simulated": False,
                     "inputs": {k: {"path": v, "sha256": sha256_of(v)} for k, v in inputs.items()},

@@ -4,22 +4,29 @@ Orchestration only: every decision is made by a function in `tasks/`, wrapped as
 """
 from __future__ import annotations
 
+import os
 import platform
+import re
 import sys
 from datetime import date, datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.input import RunInput
 
-from config import PROJECT_DIR, load_backends, load_settings
+from config import CONFIG_DIR, PROJECT_DIR, load_backends, load_settings
 from flows import stages
 from tasks.content import check_usable, load_documents
 from tasks.errors import public_message
 from tasks.generation import first_strategies, make_generator, next_strategy
 from tasks.report import to_html, to_markdown
 from tasks.retrieval import make_retriever
-from tasks.rundir import RunDir, sha256_of
+from tasks.experiment.design import design_markdown, design_record
+from tasks.lifecycle import approval_of, begin, check_sealed, record_decision, run_inputs
+from tasks.records import SegmentProfile, Variant
+from tasks.retrieval import Hit
+from tasks.rundir import RunDir
 from tasks.safety import Screener, make_harm_scorer, passed_by_segment
 from tasks.privacy import pii_columns
 from tasks.safety.audit import AuditLog
@@ -31,26 +38,97 @@ from tasks.explain.buckets import variant_factors
 
 SAMPLE_CUSTOMERS = PROJECT_DIR / "data" / "sample" / "customers.csv"
 SAMPLE_CONTENT = PROJECT_DIR / "data" / "sample" / "content"
+STRATEGIES = CONFIG_DIR / "strategies.yaml"
 PACKAGES = ["prefect", "polars", "great-expectations", "scikit-learn", "pingouin", "numpy", "pydantic"]
 
 
 def default_run_dir(name: str) -> Path:
+    """`$CPO_RUNS_DIR/<campaign>-<UTC timestamp>` (default: runs/ in the working directory)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return PROJECT_DIR / "runs" / f"{name}-{stamp}"
+    return Path(os.environ.get("CPO_RUNS_DIR") or "runs") / f"{name}-{stamp}"
 
 
-@flow(name="campaign", log_prints=True)
+def flow_run_name() -> str:
+    """`<campaign>-<run id>` in the Prefect UI, instead of a random name."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters or {}
+    out = params.get("out")
+    return Path(out).name if out else f"campaign-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
+def artifact_key(run_id: str) -> str:
+    """Prefect artifact keys: lowercase letters, digits and dashes; one per run, so campaigns never overwrite."""
+    return re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-")[:80] or "run"
+
+
+def current_flow_run_id() -> str | None:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+
+
+def mark_crashed(flow_run_id: str | None, message: str) -> None:
+    """A run killed with SIGKILL leaves its Prefect flow run Running for good; the next start ends it as Crashed
+    (best effort: the old run may belong to a server that is gone, such as a temporary one)."""
+    if not flow_run_id:
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(flow_run_id)
+            if run.state and not run.state.is_final():
+                client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
+    except Exception as e:  # noqa: BLE001 - the folder records the crash either way
+        get_run_logger().info("could not mark flow run %s crashed in Prefect: %s", flow_run_id, type(e).__name__)
+
+
+def in_deployment() -> bool:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return bool(ctx and ctx.flow_run and ctx.flow_run.deployment_id)
+
+
+class Approval(RunInput):
+    """The Resume form in the Prefect UI."""
+    approve: bool
+    approver: str
+    comment: str | None = None
+
+
+def wait_for_approval(design_md: Path) -> Approval:
+    """Suspend the deployment run at the gate; on resume the flow re-runs from the top (persisted stages are
+    reused) and this returns the manager's answer."""
+    from prefect.flow_runs import suspend_flow_run
+
+    while True:
+        answer = suspend_flow_run(wait_for_input=Approval.with_initial_data(
+            description=design_md.read_text("utf-8"), approve=False, approver=""), timeout=7 * 24 * 3600)
+        if answer.approver.strip():
+            return answer
+
+
+@flow(name="campaign", log_prints=True, flow_run_name=flow_run_name)
 def campaign_flow(customers: str | None = None, transactions: str | None = None, content: str | None = None,
                   config: str | None = None, columns: dict[str, str] | None = None, out: str | None = None,
                   seed: int | None = None, variants_per_segment: int | None = None,
-                  all_opted_in: str | None = None) -> dict:
+                  all_opted_in: str | None = None, approve_as: str | None = None) -> dict:
+    parameters = {"customers": customers, "transactions": transactions, "content": content, "config": config,
+                  "columns": columns, "seed": seed, "variants_per_segment": variants_per_segment,
+                  "all_opted_in": all_opted_in}
     overrides = {"seed": seed, "generation.variants_per_segment": variants_per_segment,
                  "consent.all_opted_in_basis": all_opted_in}
     campaign, policy, brand = load_settings(config, {k: v for k, v in overrides.items() if v is not None})
     backends = load_backends()
     customers, content = str(customers or SAMPLE_CUSTOMERS), str(content or SAMPLE_CONTENT)
     run = RunDir(out or default_run_dir(campaign.name))
-    run_id = run.path.name
+    run_id, exp = run.path.name, campaign.experiment
+    logger = get_run_logger()
+    logger.info("campaign %s: run folder %s", campaign.name, run.path.resolve())
     # Checks first: settings, content, every backend and the customer file. Nothing is written until they pass.
     today = date.today()
     documents = load_documents(content)
@@ -60,76 +138,161 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
     retriever = make_retriever(backends.retriever, documents)
     generator = make_generator(backends.generator, brand, subject_max, policy)
     screener = Screener(make_harm_scorer(backends.screener, brand.competitors), Context(brand, policy, by_id, today, subject_max))
-    exp = campaign.experiment
+    with run.stage("ingest"):
+        df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
+                                    campaign.consent.all_opted_in_basis)
+        stages.validate_customers(df, customers)
+        check_eligible(df, customers, exp.min_eligible_customers)
+        personal = pii_columns(df)
+    config_path = config or str(PROJECT_DIR / "config" / "campaign.yaml")
+    inputs = run_inputs(parameters, {"customers": customers, "transactions": transactions, "content": content,
+                                     "config": config_path}, campaign, policy, brand, backends, STRATEGIES)
     try:
-        with run.stage("ingest"):
-            df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
-                                        campaign.consent.all_opted_in_basis)
-            stages.validate_customers(df, customers)
-            check_eligible(df, customers, exp.min_eligible_customers)
-            personal = pii_columns(df)
+        previous = begin(run, inputs)
+        if previous and previous.get("status") == "crashed":
+            logger.warning("resuming after a crash: %s", previous.get("message"))
+            mark_crashed(previous.get("flow_run_id"), previous.get("message", ""))
+        run.status_extra = {"flow_run_id": current_flow_run_id(), "run_id": run_id}
+        run.status("running")
+        run.finish("ingest", customers=df, consent=consent, personal=personal)
         with run.stage("segment"):
-            seg = campaign.segmentation
-            df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed)
+            if saved := run.reuse("segment"):
+                df, profiles = saved["customers"], [SegmentProfile(**p) for p in saved["profiles"]]
+            else:
+                seg = campaign.segmentation
+                df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed)
+                run.finish("segment", customers=df, profiles=profiles)
         with run.stage("retrieve"):
-            hits = stages.retrieve(retriever, profiles, campaign.retrieval.top_k, today)
+            if saved := run.reuse("retrieve"):
+                hits = {k: [Hit(**h) for h in v] for k, v in saved["hits"].items()}
+            else:
+                hits = stages.retrieve(retriever, profiles, campaign.retrieval.top_k, today)
+                run.finish("retrieve", hits=hits)
+        audit = AuditLog(run.file("audit_log.csv"), run_id, policy.policy_version)
         with run.stage("generate+screen"):
-            audit = AuditLog(run.file("audit_log.csv"), run_id, policy.policy_version)
-            variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
-            run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
-            stages.validate_screening(variants, audit)
+            if saved := run.reuse("generate+screen"):
+                variants = [Variant(**v) for v in saved["variants"]]
+            else:
+                variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
+                run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
+                stages.validate_screening(variants, audit)
+                run.finish("generate+screen", ["variants.jsonl"], variants=variants)
             passed = passed_by_segment(variants, [p.name for p in profiles], exp.min_passed_variants_per_segment)
         with run.stage("assign"):
-            assignments, weights = stages.assign_arms(df, passed, exp.control_weight, campaign.seed, campaign.name,
-                                                      exp.holdout_weight, exp.treatment_weights)
-            run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
+            if saved := run.reuse("assign"):
+                assignments, weights = saved["assignments"], saved["weights"]
+            else:
+                assignments, weights = stages.assign_arms(df, passed, exp.control_weight, campaign.seed,
+                                                          campaign.name, exp.holdout_weight, exp.treatment_weights)
+                run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
+                run.finish("assign", ["assignments.csv"], assignments=assignments, weights=weights)
             frame = assignments.join(df.drop("segment"), on="customer_id", how="left")
+        with run.stage("design"):
             sim = campaign.simulation
-            baselines = expected_baselines(frame, sim.default_open_rate, sim.default_click_given_open,
-                                           sim.convert_given_click)
-            design = design_power(assignments, baselines, exp.alpha, exp.power, exp.target_lift)
+            power_rows = design_power(assignments, expected_baselines(frame, sim.default_open_rate,
+                                                                      sim.default_click_given_open,
+                                                                      sim.convert_given_click),
+                                      exp.alpha, exp.power, exp.target_lift)
+            if run.reuse("design") is None:
+                design = design_record(run_id, profiles, variants, assignments, weights, exp, power_rows,
+                                       declarations(consent, policy), consent, policy.policy_version)
+                run.write_json("design.json", design)
+                run.write_text("design.md", design_markdown(design))
+                run.finish("design", ["design.json", "design.md"])
+            sealed = run.read_json("design.json")
+        approval = gate(run, audit, approve_as)
+        if approval is None or approval["decision"] == "reject":
+            return ended(run, approval, sealed)
         with run.stage("engage"):
-            strategy_of = {v.variant_id: v.strategy for v in variants}
-            outcomes, truth = stages.simulate_engagement(frame, strategy_of, campaign.simulation, campaign.seed)
-            run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
+            if saved := run.reuse("engage"):
+                outcomes, truth = saved["outcomes"], saved["truth"]
+            else:
+                strategy_of = {v.variant_id: v.strategy for v in variants}
+                outcomes, truth = stages.simulate_engagement(frame, strategy_of, campaign.simulation, campaign.seed)
+                run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
+                run.finish("engage", ["outcomes.csv"], outcomes=outcomes, truth=truth)
+        attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
+        metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
         with run.stage("analyze"):
-            covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
-            attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
-            results, srm = stages.analyze(attributes, exp.metrics, CONTROL, exp.alpha, exp.correction, weights,
-                                          covariates=covariates, caps=exp.caps(), seed=campaign.seed)
-            run.write_csv("results.csv", results)
-        with run.stage("explain"):
-            explanation = stages.explain(attributes, exp.metrics, CONTROL, campaign.seed,
-                                         {c: f"personal data ({k})" for c, k in personal.items()}, exp.alpha,
-                                         exp.correction)
-            factors = variant_factors(results, variants, exp.metrics)
-            run.write_csv("attribution.csv", explanation.attribution)
-            run.write_csv("attribute_lifts.csv", explanation.buckets)
-            run.write_csv("variant_factors.csv", factors)
+            if saved := run.reuse("analyze"):
+                results, srm = saved["results"], saved["srm"]
+            else:
+                covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
+                results, srm = stages.analyze(attributes, metrics, CONTROL, alpha, correction, weights,
+                                              covariates=covariates, caps=exp.caps(), seed=campaign.seed,
+                                              key=artifact_key(run_id))
+                run.write_csv("results.csv", results)
+                run.finish("analyze", ["results.csv"], results=results, srm=srm)
+        with run.stage("explain"):  # the explanation is recomputed unless the report is already done
+            if not run.is_done("report"):
+                explanation = stages.explain(attributes, metrics, CONTROL, campaign.seed,
+                                             {c: f"personal data ({k})" for c, k in personal.items()}, alpha,
+                                             correction)
+                factors = variant_factors(results, variants, metrics)
+                run.write_csv("attribution.csv", explanation.attribution)
+                run.write_csv("attribute_lifts.csv", explanation.buckets)
+                run.write_csv("variant_factors.csv", factors)
+                run.finish("explain", ["attribution.csv", "attribute_lifts.csv", "variant_factors.csv"])
         with run.stage("report"):
-            facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
-                     "variants": variants, "assignments": assignments, "documents": documents,
-                     "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
-                     "policy_version": policy.policy_version, "seconds": run.seconds, "design": design,
-                     "declarations": declarations(consent, policy), "consent": consent, "personal": personal,
-                     "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in df.columns}}
-            title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
-            markdown = to_markdown(title, sections)
-            run.write_text("report.md", markdown)
-            run.write_text("report.html", to_html(title, sections))
-            stages.publish_report(markdown, audit_summary(variants, run.file("audit_log.csv")))
-        manifest = build_manifest(run, run_id, campaign, policy, backends, customers, transactions, content,
-                                  config, audit, truth, df, assignments, variants, design)
-        manifest.update(consent=consent, declarations=facts["declarations"], cuped_skipped=facts["cuped_skipped"],
-                        personal_data_columns=personal)
+            if run.reuse("report") is None:
+                facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
+                         "variants": variants, "assignments": assignments, "documents": documents,
+                         "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
+                         "policy_version": policy.policy_version, "seconds": run.seconds, "design": power_rows,
+                         "declarations": sealed["declarations"], "consent": consent, "personal": personal,
+                         "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in df.columns},
+                         "approval": approval}
+                title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
+                markdown = to_markdown(title, sections)
+                run.write_text("report.md", markdown)
+                run.write_text("report.html", to_html(title, sections))
+                stages.publish_report(markdown, audit_summary(variants, run.file("audit_log.csv")), key=artifact_key(run_id))
+                run.finish("report", ["report.md", "report.html"])
+        manifest = build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments,
+                                  variants, power_rows)
+        manifest.update(consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
+                        approval=approval, stages_reused=run.reused,
+                        cuped_skipped={m: c for m, c in exp.covariates.items() if c not in df.columns})
         if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
             manifest["generation_usage"] = generator.usage_report()
         run.write_json("manifest.json", manifest)
+        run.current = "report"
+        run.status("complete")
     except Exception as e:  # Prefect's pause/abort signals are BaseExceptions and pass untouched
         run.fail(e, public_message(e))
         raise
-    return {"run_dir": str(run.path), "results": results, "srm": srm, "variants": variants,
+    return {"status": "complete", "run_dir": str(run.path), "results": results, "srm": srm, "variants": variants,
             "manifest": manifest}
+
+
+def gate(run: RunDir, audit: AuditLog, approve_as: str | None) -> dict | None:
+    """The approval gate: a recorded decision, an approval given in advance, the Resume form of a deployment
+    run in the Prefect UI, or None (the run stops here, awaiting approval)."""
+    run.current = "approval"
+    approval = approval_of(run)
+    if approval is None and approve_as:
+        approval = record_decision(run, audit, "approve", approve_as, "approved in advance (--approve-as)",
+                                   "in advance")
+    if approval is None and in_deployment():
+        answer = wait_for_approval(run.path / "design.md")
+        approval = record_decision(run, audit, "approve" if answer.approve else "reject", answer.approver,
+                                   answer.comment or "", "Prefect UI")
+    if approval is not None:
+        check_sealed(run, approval)
+        if not run.is_done("approval"):
+            run.finish("approval", ["approval.json"])
+    return approval
+
+
+def ended(run: RunDir, approval: dict | None, design: dict) -> dict:
+    """The run stops at the gate: awaiting approval, or rejected (nothing is sent either way)."""
+    if approval is None:
+        run.status("awaiting_approval")
+        logger = get_run_logger()
+        logger.info("design ready for approval: %s", run.path / "design.md")
+        return {"status": "awaiting_approval", "run_dir": str(run.path), "design": design}
+    run.status("rejected", by=approval["by"], reason=approval["text"])
+    return {"status": "rejected", "run_dir": str(run.path), "design": design, "approval": approval}
 
 
 def declarations(consent: dict, policy) -> list[str]:
@@ -183,15 +346,13 @@ def variant_record(v) -> dict:
             "claims": [c.model_dump() for c in v.claims]}
 
 
-def build_manifest(run, run_id, campaign, policy, backends, customers, transactions, content, config, audit,
-                   truth, df, assignments, variants, design) -> dict:
-    inputs = {"customers": customers, "transactions": transactions, "content": content,
-              "config": config or str(PROJECT_DIR / "config" / "campaign.yaml")}
+def build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments, variants,
+                   design) -> dict:
     arms = assignments.group_by("arm").len().sort("arm").to_dicts()
     return {
         "run_id": run_id, "status": "complete",
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "inputs": {k: {"path": v, "sha256": sha256_of(v)} for k, v in inputs.items() if v},
+        "inputs": inputs["inputs"],
         "config": campaign.model_dump(mode="json"), "policy_version": policy.policy_version,
         "seed": campaign.seed, "backends": backends.model_dump(),
         "simulated": True,  # no sending backend exists yet: every cpo run outcome is simulated

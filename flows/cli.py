@@ -37,8 +37,75 @@ def cmd_run(args) -> int:
 
     result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
                            config=args.config, columns=parse_pairs(args.column), out=args.out, seed=args.seed,
-                           variants_per_segment=args.variants_per_segment, all_opted_in=args.all_opted_in)
-    print_summary(result)
+                           variants_per_segment=args.variants_per_segment, all_opted_in=args.all_opted_in,
+                           approve_as=args.approve_as)
+    print_outcome(result)
+    return 0
+
+
+def print_outcome(result: dict) -> None:
+    run_dir = result["run_dir"]
+    if result["status"] == "awaiting_approval":
+        design = result["design"]
+        print(f"\nThe design is ready for approval: {run_dir}/design.md")
+        print(f"  {len(design['variants'])} variants, arms {sorted({a['arm'] for a in design['arms']})}, "
+              f"primary metric {design['primary_metric']}; nothing has been sent.")
+        print(f"  approve: cpo approve {run_dir} --by NAME [--comment TEXT]")
+        print(f"  reject:  cpo reject {run_dir} --by NAME --reason TEXT")
+    elif result["status"] == "rejected":
+        print(f"\nRejected by {result['approval']['by']}: {result['approval']['text']}. Nothing was sent. ({run_dir})")
+    else:
+        print_summary(result)
+
+
+def cmd_approve(args, decision: str = "approve") -> int:
+    """Record the manager's decision at the gate; an approval then carries the run to the end."""
+    from pathlib import Path
+
+    from flows.campaign import campaign_flow
+    from tasks.errors import InputError
+    from tasks.lifecycle import approval_of, record_decision
+    from tasks.rundir import RunDir
+    from tasks.safety.audit import AuditLog
+
+    run = RunDir(args.run_dir)
+    status = run.read_json("run_status.json") or {}
+    inputs = run.read_json("run_inputs.json")
+    if status.get("status") != "awaiting_approval" or inputs is None:
+        raise InputError(f"{args.run_dir}: not awaiting approval (status: {status.get('status', 'no run here')})")
+    if approval_of(run) is None:
+        run.acquire()
+        audit = AuditLog(run.file("audit_log.csv"), Path(args.run_dir).name, inputs["policy_version"])
+        text = (args.comment or "") if decision == "approve" else args.reason
+        record_decision(run, audit, decision, args.by, text, "cpo " + decision)
+        run._lock.close()
+    if decision == "reject":
+        run.status("rejected", by=args.by, reason=args.reason)
+        print(f"{args.run_dir}: rejected by {args.by}; nothing was sent.")
+        return 0
+    print(f"{args.run_dir}: approved by {args.by}; continuing the run.")
+    print_outcome(campaign_flow(**inputs["parameters"], out=args.run_dir))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from pathlib import Path
+
+    from tasks.errors import InputError
+    from tasks.lifecycle import next_command
+
+    path = Path(args.run_dir) / "run_status.json"
+    if not path.exists():
+        raise InputError(f"{args.run_dir}: no run_status.json: not a run folder")
+    import json
+
+    status = json.loads(path.read_text("utf-8"))
+    print(f"{args.run_dir}: {status.get('status')} (stage {status.get('stage')}, updated {status.get('updated_at')})")
+    for key in ("error", "message", "by", "reason"):
+        if status.get(key):
+            print(f"  {key}: {status[key]}")
+    print(f"  stages done: {', '.join(status.get('stages_done', [])) or 'none'}")
+    print(f"  next: {next_command(Path(args.run_dir), status)}")
     return 0
 
 
@@ -186,10 +253,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run directory (default runs/<campaign>-<UTC timestamp>)")
     run.add_argument("--seed", type=int)
     run.add_argument("--variants-per-segment", type=int)
+    run.add_argument("--approve-as", metavar="NAME",
+                     help="approve the design in advance (unattended runs); the audit log records it")
     run.add_argument("--all-opted-in", metavar="BASIS",
                      help="declare that EVERY customer in the file consented to email, and why (when the file has "
                           "no opt-in column); recorded in the manifest and the report")
     run.set_defaults(func=cmd_run)
+
+    approve = sub.add_parser("approve", help="approve a run's design and carry the run to the end")
+    approve.add_argument("run_dir")
+    approve.add_argument("--by", required=True, help="who approves")
+    approve.add_argument("--comment", default="")
+    approve.set_defaults(func=cmd_approve)
+    reject = sub.add_parser("reject", help="reject a run's design: the run ends, nothing is sent")
+    reject.add_argument("run_dir")
+    reject.add_argument("--by", required=True, help="who rejects")
+    reject.add_argument("--reason", required=True)
+    reject.set_defaults(func=lambda args: cmd_approve(args, "reject"))
+    status = sub.add_parser("status", help="what a run is doing, what it has done and what to do next")
+    status.add_argument("run_dir")
+    status.set_defaults(func=cmd_status)
 
     ana = sub.add_parser("analyze", help="analyze an experiment from an outcome file")
     ana.add_argument("--outcomes", required=True, help="CSV or Parquet, one row per unit")
@@ -280,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.errors import CpoError, public_message
 
     try:
-        if not args.debug and args.command in ("run", "analyze"):
+        if not args.debug and args.command in ("run", "analyze", "approve"):
             quiet_user_errors()
         return args.func(args)
     except CpoError as e:

@@ -143,13 +143,29 @@ def simulate_engagement(frame: pl.DataFrame, strategy_of: dict[str, str], sim, s
 @task(name="analyze", cache_policy=NO_CACHE)
 def analyze(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: float, correction: str,
             weights: dict | None, segment: str | None = "segment", arm: str = "arm",
-            covariates: dict[str, str] | None = None, caps: dict[str, float] | None = None, seed: int = 0):
+            covariates: dict[str, str] | None = None, caps: dict[str, float] | None = None, seed: int = 0,
+            key: str = "analysis"):
     results = lift_table(outcomes, metrics, control, alpha, correction, arm=arm, segment=segment,
                          covariates=covariates, caps=caps, seed=seed)
     srm = srm_checks(outcomes, weights, arm=arm, segment=segment)
-    overall = results.filter(pl.col("segment") == "all")
-    create_table_artifact(key="lift-table", table=overall.to_dicts(), description="Lift per arm and metric (all customers)")
+    table = lift_summary(results.filter(pl.col("segment") == "all"))
+    create_table_artifact(key=f"{key}-lift-table", table=table, description="Lift per arm and metric (all customers)")
+    for row in table:
+        get_run_logger().info("%s %s: %s %s, adjusted p %s, %s", row["metric"], row["arm"], row["relative lift"],
+                              row["95% interval"], row["adjusted p"], row["verdict"])
     return results, srm
+
+
+def lift_summary(overall: pl.DataFrame) -> list[dict]:
+    """What a manager reads first: lift, interval, adjusted p, verdict; then the counts."""
+    from tasks.report import fmt
+
+    return [{"metric": r["metric"], "arm": r["arm"], "relative lift": fmt(r["rel_lift"], "pct"),
+             "95% interval": f"[{fmt(r['rel_lift_ci_low'], 'pct')}, {fmt(r['rel_lift_ci_high'], 'pct')}]",
+             "adjusted p": fmt(r["p_value_adjusted"], "p"),
+             "verdict": "significant" if r["significant"] else "not significant",
+             "treatment": f"{fmt(r['rate_treatment'])} (n={r['n_treatment']})",
+             "control": f"{fmt(r['rate_control'])} (n={r['n_control']})"} for r in overall.to_dicts()]
 
 
 @task(name="explain", cache_policy=NO_CACHE)
@@ -162,7 +178,8 @@ def explain(frame: pl.DataFrame, metrics: list[str], control: str, seed: int, ex
     return result
 
 
-def publish_report(markdown: str, audit_summary: list[dict] | None = None) -> None:
-    create_markdown_artifact(key="experiment-report", markdown=markdown, description="Experiment report")
+def publish_report(markdown: str, audit_summary: list[dict] | None = None, key: str = "analysis") -> None:
+    """Artifacts keyed per run, so the newest run of one campaign never replaces another's."""
+    create_markdown_artifact(key=f"{key}-report", markdown=markdown, description="Experiment report")
     if audit_summary:
-        create_table_artifact(key="audit-summary", table=audit_summary, description="Screening decisions")
+        create_table_artifact(key=f"{key}-audit-summary", table=audit_summary, description="Screening decisions")

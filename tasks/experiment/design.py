@@ -35,3 +35,47 @@ def design_power(assignments: pl.DataFrame, baselines: dict[str, float], alpha: 
                          "baseline": p, "mde_rel": m,
                          "detectable": None if target_lift is None else bool(m == m and m <= target_lift)})
     return rows
+
+
+def design_record(run_id: str, profiles, variants, assignments: pl.DataFrame, weights: dict, exp, power_rows: list[dict],
+                  declarations: list[str], consent: dict, policy_version: str) -> dict:
+    """What would be sent, for the manager to approve: sealed (its SHA-256 is in the approval's audit row)."""
+    arms = assignments.group_by("segment", "arm").len().sort("segment", "arm")
+    return {
+        "run_id": run_id, "declarations": declarations, "consent": consent, "policy_version": policy_version,
+        "segments": [{"name": p.name, "customers": p.size, "description": p.description} for p in profiles],
+        "variants": [{"variant_id": v.variant_id, "segment": v.segment, "arm": f"treatment_{v.slot}",
+                      "strategy": v.strategy, "subject": v.subject, "citations": v.citations,
+                      "decision": v.status} for v in variants],
+        "arms": [{"segment": s, "arm": a, "customers": n} for s, a, n in arms.iter_rows()],
+        "weights": weights,
+        "primary_metric": exp.primary, "metrics": exp.metrics, "alpha": exp.alpha, "correction": exp.correction,
+        "power": exp.power, "target_lift": exp.target_lift,
+        "smallest_detectable_lift": [{k: r[k] for k in ("arm", "metric", "n_treatment", "n_control", "mde_rel",
+                                                        "detectable")} for r in power_rows],
+    }
+
+
+def design_markdown(design: dict) -> str:
+    """The design as a manager reads it (design.md, and the summary above Prefect's Resume form)."""
+    def pct(x):
+        return "–" if x is None or x != x else f"{x:.1%}"
+    lines = [f"# Experiment design — {design['run_id']}", ""]
+    lines += [f"> **{d}**" for d in design["declarations"]] + ([""] if design["declarations"] else [])
+    sizes = {}
+    for a in design["arms"]:
+        sizes[a["arm"]] = sizes.get(a["arm"], 0) + a["customers"]
+    lines += [f"Primary metric **{design['primary_metric']}** (pre-registered); all metrics: "
+              f"{', '.join(design['metrics'])}; α = {design['alpha']}, correction {design['correction']}, "
+              f"power {design['power']:.0%} for a hoped-for {design['target_lift']:.0%} lift.",
+              f"Arms: {', '.join(f'{a} ({n})' for a, n in sorted(sizes.items()))}. "
+              f"Screening policy {design['policy_version']}.", "",
+              "| segment | customers | profile |", "| --- | --- | --- |"]
+    lines += [f"| {s['name']} | {s['customers']} | {s['description']} |" for s in design["segments"]]
+    lines += ["", "| variant | arm | strategy | subject | cites | screening |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {v['variant_id']} | {v['arm']} | {v['strategy']} | {v['subject']} | {', '.join(v['citations'])} | "
+              f"{v['decision']} |" for v in design["variants"]]
+    primary = [r for r in design["smallest_detectable_lift"] if r["metric"] == design["primary_metric"]]
+    lines += ["", f"Smallest detectable lift on {design['primary_metric']}: "
+              + (", ".join(f"{r['arm']} {pct(r['mde_rel'])}" for r in primary) or "–"), ""]
+    return "\n".join(lines)

@@ -34,7 +34,7 @@ def assert_key_in_no_file(run):
 
 def test_a_run_screened_by_azure_completes_and_verifies(fake, tmp_path):
     run = tmp_path / "run"
-    assert main(["run", "--out", str(run)]) == 0
+    assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 0
     rows = audit_rows(run)
     assert rows and {r["screener"] for r in rows} == {"azure"}
     analyzed = fake.analyze_requests()
@@ -51,7 +51,7 @@ def test_a_throttled_service_still_completes(fake, tmp_path):
     # spread over several calls: no single call uses up its four attempts
     fake.script(Fault.throttle(), Fault.ok(), Fault.throttle(retry_after=1), Fault.ok(), Fault.throttle(), Fault.throttle())
     run = tmp_path / "run"
-    assert main(["run", "--out", str(run)]) == 0
+    assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 0
     assert sum(r.status == 429 for r in fake.requests) == 4
     assert {r["screener"] for r in audit_rows(run)} == {"azure"}
 
@@ -63,7 +63,7 @@ def test_a_service_that_is_down_stops_the_run_before_assignment(fake, tmp_path, 
     else:
         fake.script(Fault.ok(), Fault.ok(), *[Fault.error(503)] * 8)  # sync works, then the first analyze fails
     run = tmp_path / "run"
-    assert main(["run", "--out", str(run)]) == 3
+    assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 3
     assert not (run / "assignments.csv").exists() and not (run / "manifest.json").exists()
     if when == "after-blocklist-sync":  # the flow builds its backends (and syncs) before the run directory exists
         assert (run / "run_status.json").exists()

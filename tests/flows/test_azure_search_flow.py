@@ -20,7 +20,7 @@ def test_campaign_retrieves_from_azure_search(tmp_path, monkeypatch, capsys, doc
             monkeypatch.setenv(name, value)
         from flows.content import cmd_content_index
         assert cmd_content_index(type("Args", (), {"content": str(SAMPLE / "content")})()) == 0
-        assert main(["run", "--out", str(run)]) == 0
+        assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 0
         searches = svc.ops("docs:search")
     assert searches and all(r["key_ok"] and "approval_status eq 'approved'" in r["body"]["filter"] for r in searches)
     variants = [json.loads(line) for line in (run / "variants.jsonl").read_text().splitlines() if line.strip()]

@@ -42,7 +42,7 @@ def grounded(variant, texts):
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "demo"
-    assert main(["run", "--out", str(run)]) == 0
+    assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 0
     return run
 
 
@@ -123,7 +123,7 @@ def test_renamed_columns_and_unseen_json_content(tmp_path, documents):
     for i, title, text in docs:
         (content / f"{i}.json").write_text(json.dumps({"document_id": i, "title": title, "body": text}))
     run = tmp_path / "run"
-    code = main(["run", "--customers", str(tmp_path / "crm_export.csv"), "--content", str(content), "--out", str(run),
+    code = main(["run", "--approve-as", "test-manager", "--customers", str(tmp_path / "crm_export.csv"), "--content", str(content), "--out", str(run),
                  "--column", "customer_id=id", "--column", "recency_days=last_engagement_days",
                  "--column", "frequency=orders_12m", "--column", "monetary=spend_usd"])
     assert code == 0
@@ -142,7 +142,7 @@ def test_safety_gate_fails_closed(tmp_path):
     policy = (ROOT / "config" / "policy.yaml").read_text()
     (config / "policy.yaml").write_text(re.sub(r"category_thresholds: .*", "category_thresholds: {hate: 0, self_harm: 0, sexual: 0, violence: 0}", policy))
     run = tmp_path / "run"
-    assert main(["run", "--config", str(config / "campaign.yaml"), "--out", str(run)]) == 3
+    assert main(["run", "--approve-as", "test-manager", "--config", str(config / "campaign.yaml"), "--out", str(run)]) == 3
     assert not (run / "assignments.csv").exists() and not (run / "manifest.json").exists()
     assert json.loads((run / "run_status.json").read_text())["status"] == "failed"
     assert rows_of(run, "audit_log.csv")  # the evidence of every block is kept
@@ -151,7 +151,7 @@ def test_safety_gate_fails_closed(tmp_path):
 def test_bad_customer_file_exits_2_naming_column_and_rows(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("customer_id,recency_days,frequency,monetary,email\n1,5,2,10,a@example.com\n1,5,2,-3,not-an-email\n")
-    assert main(["run", "--customers", str(bad), "--out", str(tmp_path / "run")]) == 2
+    assert main(["run", "--approve-as", "test-manager", "--customers", str(bad), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "bad.csv" in err and "customer_id" in err and "monetary" in err
     assert not (tmp_path / "run" / "manifest.json").exists()
@@ -164,7 +164,7 @@ def test_blocked_variant_is_regenerated_with_another_strategy(tmp_path):
     brand = (ROOT / "config" / "brand.yaml").read_text()
     (config / "brand.yaml").write_text(brand.replace("competitors: [", "competitors: [Trail Points, "))
     run = tmp_path / "run"
-    assert main(["run", "--config", str(config / "campaign.yaml"), "--out", str(run)]) == 0
+    assert main(["run", "--approve-as", "test-manager", "--config", str(config / "campaign.yaml"), "--out", str(run)]) == 0
     variants = variants_of(run)
     blocked = [v for v in variants if v["status"] == "blocked"]
     assert blocked, "some copy quotes 'Trail Points' and must be blocked"

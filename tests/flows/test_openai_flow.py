@@ -24,7 +24,7 @@ def fake(monkeypatch, tmp_path):
 
 def test_run_generates_through_the_server_and_screens_everything(fake, tmp_path):
     run = tmp_path / "run"
-    assert main(["run", "--out", str(run)]) == 0
+    assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 0
     variants = [json.loads(line) for line in (run / "variants.jsonl").read_text().splitlines()]
     assert variants and all(v["generator"] == "openai" for v in variants)
     audit = pl.read_csv(run / "audit_log.csv")
@@ -40,7 +40,7 @@ def test_run_generates_through_the_server_and_screens_everything(fake, tmp_path)
 def test_endpoint_down_fails_closed_with_no_assignment(fake, tmp_path, capsys):
     fake.script(*[Fault.error(503)] * 500)
     run = tmp_path / "run"
-    assert main(["run", "--out", str(run)]) == 1
+    assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 1
     assert not (run / "assignments.csv").exists() and not (run / "manifest.json").exists()
     err = capsys.readouterr().err
     assert "503" in err and KEY not in err
@@ -49,7 +49,7 @@ def test_endpoint_down_fails_closed_with_no_assignment(fake, tmp_path, capsys):
 def test_missing_key_is_an_input_error_before_any_work(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("CPO_GENERATOR", "openai")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert main(["run", "--out", str(tmp_path / "run")]) == 2
+    assert main(["run", "--approve-as", "test-manager", "--out", str(tmp_path / "run")]) == 2
     assert "OPENAI_API_KEY" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
@@ -69,7 +69,7 @@ def test_all_three_cloud_backends_together(fake, tmp_path, monkeypatch, document
             monkeypatch.setenv(name, value)
         assert cmd_content_index(type("Args", (), {"content": str(SAMPLE / "content")})()) == 0
         run = tmp_path / "run"
-        assert main(["run", "--out", str(run)]) == 0
+        assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 0
         assert search.ops("docs:search") and safety.requests and fake.requests
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["backends"] == {"generator": "openai", "retriever": "azure-search", "screener": "azure"}

@@ -72,7 +72,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case):
     (tmp_path / "afile").write_text("not a folder")
     args = CASES[case](tmp_path)
     out = ["--out", str(tmp_path / "run")] if "--out" not in args else []
-    assert main(["run", *args, *out]) == 2
+    assert main(["run", "--approve-as", "test-manager", *args, *out]) == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in err, err
@@ -80,7 +80,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case):
 
 
 def test_no_consent_message_says_how_to_fix(tmp_path, capsys):
-    assert main(["run", *CASES["no consent column"](tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert main(["run", "--approve-as", "test-manager", *CASES["no consent column"](tmp_path), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "--column email_opt_in=" in err and "--all-opted-in" in err
 
@@ -88,7 +88,7 @@ def test_no_consent_message_says_how_to_fix(tmp_path, capsys):
 def test_declared_consent_is_stated_in_manifest_and_report(tmp_path):
     run = tmp_path / "run"
     customers = sample(tmp_path, transform=lambda d: d.drop("email_opt_in"))
-    assert main(["run", "--customers", customers, "--all-opted-in", "double opt-in at sign-up (CRM 2026-11)",
+    assert main(["run", "--approve-as", "test-manager", "--customers", customers, "--all-opted-in", "double opt-in at sign-up (CRM 2026-11)",
                  "--out", str(run)]) == 0
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["consent"]["basis"] == "double opt-in at sign-up (CRM 2026-11)"
@@ -110,7 +110,7 @@ def test_personal_data_never_reaches_prefect_or_the_terminal(tmp_path, capsys):
     pl.DataFrame({"customer_id": ["c1", "c2"], "recency_days": [1, -9], "frequency": [1, 1], "monetary": [1, 1],
                   "email_opt_in": [True, True], "email": ["zelda.fitzgerald@example.org", "ann.bee@example.org"],
                   "first_name": ["Zelda", "Ann"]}).write_csv(path)
-    assert main(["run", "--customers", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert main(["run", "--approve-as", "test-manager", "--customers", str(path), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "recency_days" in err and "zelda" not in err.lower() and "ann.bee" not in err
 

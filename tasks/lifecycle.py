@@ -1,0 +1,90 @@
+"""The life of a run: what it was started with, whether a folder may be resumed, the approval gate.
+
+A folder is one campaign. `run_inputs.json`, written when the run starts, fingerprints everything a decision
+depends on (input files, config, policy, brand, strategies, seed, backends); the same command again resumes
+from the last completed stage, and any difference refuses the folder: a decision made under one policy is
+never reused under another. The approval gate sits after `design`: the manager's approval or rejection is an
+audit event carrying the SHA-256 of `design.json`, so the design is sealed when approved.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.errors import InputError
+from tasks.rundir import RunDir, now, sha256_of
+
+FINGERPRINT = ("inputs", "config", "policy_version", "brand", "strategies_sha256", "backends", "seed")
+
+
+def run_inputs(parameters: dict, inputs: dict[str, str | None], campaign, policy, brand, backends,
+               strategies_path: Path) -> dict:
+    return {"parameters": parameters, "created_at": now(),
+            "inputs": {k: {"path": v, "sha256": sha256_of(v)} for k, v in inputs.items() if v},
+            "config": campaign.model_dump(mode="json"), "policy_version": policy.policy_version,
+            "brand": brand.model_dump(mode="json"), "strategies_sha256": sha256_of(strategies_path),
+            "backends": backends.model_dump(), "seed": campaign.seed}
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    out = []
+    for key in FINGERPRINT:
+        if key == "inputs":
+            names = set(old.get("inputs", {})) | set(new["inputs"])
+            out += [f"input '{n}'" for n in sorted(names)
+                    if (old.get("inputs", {}).get(n) or {}).get("sha256") != (new["inputs"].get(n) or {}).get("sha256")]
+        elif old.get(key) != new[key]:
+            out.append({"policy_version": "screening policy", "strategies_sha256": "strategies"}.get(key, key))
+    return out
+
+
+def begin(run: RunDir, inputs: dict) -> dict | None:
+    """Lock the folder and write (or check) run_inputs.json. Returns the previous run's status, if any."""
+    previous = run.acquire()
+    old = run.read_json("run_inputs.json")
+    if old is not None:
+        changed = differences(old, inputs)
+        if changed:
+            raise InputError(f"{run.path}: this folder holds a run started with other inputs ({', '.join(changed)} "
+                             f"differ); a decision made under one policy or input is never reused under another. "
+                             f"Use a new --out.")
+    else:
+        run.write_json("run_inputs.json", inputs)
+    return previous
+
+
+def approval_of(run: RunDir) -> dict | None:
+    return run.read_json("approval.json")
+
+
+def record_decision(run: RunDir, audit, decision: str, actor: str, text: str, how: str) -> dict:
+    """An approval or rejection: an audit event carrying design.json's SHA-256, and approval.json."""
+    if not actor or not actor.strip():
+        raise InputError("an approval or rejection must name who decides (--by NAME)")
+    if not (run.path / "design.json").exists():
+        raise InputError(f"{run.path}: no design.json: the run has not reached the approval gate")
+    design_sha = sha256_of(run.path / "design.json")
+    event = "approval" if decision == "approve" else "rejection"
+    audit.record_event(event, decision, actor.strip(), design_sha, f"{how}: {text}".strip().rstrip(":"))
+    record = {"decision": decision, "by": actor.strip(), "text": text, "how": how, "at": now(),
+              "design_sha256": design_sha}
+    run.write_json("approval.json", record)
+    return record
+
+
+def check_sealed(run: RunDir, approval: dict) -> None:
+    """The design that was approved is the design that runs."""
+    if sha256_of(run.path / "design.json") != approval["design_sha256"]:
+        raise InputError(f"{run.path}: design.json changed after it was approved by {approval['by']}; "
+                         f"the sealed design no longer matches. Use a new --out.")
+
+
+def next_command(run_dir: Path, status: dict) -> str:
+    s = status.get("status")
+    if s == "awaiting_approval":
+        return (f"cpo approve {run_dir} --by NAME [--comment TEXT]    or    "
+                f"cpo reject {run_dir} --by NAME --reason TEXT")
+    if s in ("failed", "crashed", "running"):
+        return "the same `cpo run` command again (it resumes from the last completed stage)"
+    if s == "complete":
+        return f"cpo audit verify {run_dir}"
+    return "nothing: the run has ended"
