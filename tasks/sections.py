@@ -7,7 +7,7 @@ import polars as pl
 
 from tasks.explain.report import explanation_sections
 from tasks.report import Bullets, Callout, Chart, Paragraph, Section, Table, fmt, forest_chart
-from tasks.safety.audit import read_rows
+from tasks.safety.audit import read_rows, screening_rows
 
 SIMULATED = Callout("SIMULATED DATA.", "Engagement in this report was simulated from the documented assumptions "
                     "below; no email was sent and no lift here was observed. Use it to check the pipeline and the "
@@ -170,7 +170,7 @@ def truth_section(results: pl.DataFrame, truth: dict) -> Section:
 
 
 def audit_summary(variants, audit_path) -> list[dict]:
-    rows = read_rows(audit_path)
+    rows = screening_rows(read_rows(audit_path))  # approval and other event rows are not screening decisions
     by_rule: dict[str, int] = {}
     for r in rows:
         for rule in filter(None, r["rules_triggered"].split(";")):

@@ -4,7 +4,8 @@ import json
 import pytest
 
 from tasks.records import Variant, Verdict
-from tasks.safety.audit import AuditLog, COLUMNS, export, read_rows, verify_run
+from tasks.errors import InputError
+from tasks.safety.audit import AuditLog, COLUMNS, chain_problems, export, final_decisions, read_rows, verify_run
 
 
 def variant(i, status="passed"):
@@ -93,3 +94,71 @@ def test_inserted_row_is_named(run):
     rewrite(run, [rows[0], rows[1], forged, rows[2]])
     problems = verify_run(run)
     assert any(p.startswith("row 3") for p in problems)
+
+
+# ------------------------------------------------------------------------------------------ audit events
+
+DESIGN_SHA = "a" * 64
+
+
+def test_screening_rows_name_the_event_and_the_screener(run):
+    rows = read_rows(run / "audit_log.csv")
+    assert list(rows[0]) == COLUMNS and COLUMNS[-2:] == ["event", "actor"]
+    assert {(r["event"], r["actor"]) for r in rows} == {("screen", "local")}
+
+
+def test_event_rows_share_the_screening_chain(run):
+    log = AuditLog(run / "audit_log.csv", "run-1", "p1")
+    row = log.record_event("approval", "approve", "dana@example.com", DESIGN_SHA, "approved as designed")
+    rows = read_rows(run / "audit_log.csv")
+    assert rows[-1] == row and log.count == 4 and log.head == row["record_hash"]
+    assert row["prev_hash"] == rows[2]["record_hash"]
+    assert (row["event"], row["decision"], row["actor"], row["content_sha256"]) == (
+        "approval", "approve", "dana@example.com", DESIGN_SHA)
+    assert (row["variant_id"], row["segment"], row["attempt"], row["policy_version"]) == ("", "", "0", "p1")
+    assert chain_problems(rows) == []
+
+
+def test_an_edited_event_row_breaks_the_chain(run):
+    AuditLog(run / "audit_log.csv", "run-1", "p1").record_event("rejection", "reject", "dana", DESIGN_SHA, "too risky")
+    rows = read_rows(run / "audit_log.csv")
+    rows[-1]["actor"] = "someone else"
+    assert any(p.startswith("row 4") and "edited" in p for p in chain_problems(rows))
+
+
+def test_event_rows_are_not_screening_decisions(run):
+    log = AuditLog(run / "audit_log.csv", "run-1", "p1")
+    log.record_event("export", "record", "cpo", DESIGN_SHA, "sends.csv written")
+    rows = read_rows(run / "audit_log.csv")
+    assert final_decisions(rows) == {"v1": "pass", "v2": "pass", "v3": "block"}
+    assert AuditLog(run / "audit_log.csv", "run-1", "p1").lookup(variant(1))["event"] == "screen"
+
+
+@pytest.mark.parametrize("event, decision, actor, sha, named", [
+    ("approved", "approve", "dana", DESIGN_SHA, "unknown audit event 'approved'"),
+    ("approval", "pass", "dana", DESIGN_SHA, "unknown event decision 'pass'"),
+    ("approval", "approve", " ", DESIGN_SHA, "needs an actor"),
+    ("approval", "approve", "dana", "not-a-hash", "64 lowercase hex"),
+])
+def test_malformed_events_are_refused_before_anything_is_written(run, event, decision, actor, sha, named):
+    before = (run / "audit_log.csv").read_bytes()
+    with pytest.raises(ValueError, match=named):
+        AuditLog(run / "audit_log.csv", "run-1", "p1").record_event(event, decision, actor, sha, "x")
+    assert (run / "audit_log.csv").read_bytes() == before
+
+
+def test_two_writers_keep_one_chain(run):
+    """The flow's log object and `cpo approve`'s (another process) append to one file: each chains onto the
+    file's real head, never onto a head it remembered."""
+    flow_log = AuditLog(run / "audit_log.csv", "run-1", "p1")
+    AuditLog(run / "audit_log.csv", "run-1", "p1").record_event("approval", "approve", "dana", DESIGN_SHA, "ok")
+    flow_log.append(variant(4), Verdict(decision="pass", screener="local"))
+    rows = read_rows(run / "audit_log.csv")
+    assert len(rows) == 5 and chain_problems(rows) == [] and flow_log.count == 5
+
+
+def test_an_old_log_without_event_columns_is_not_continued(tmp_path):
+    old = [c for c in COLUMNS if c not in ("event", "actor")]
+    (tmp_path / "audit_log.csv").write_text(",".join(old) + "\n" + ",".join("x" for _ in old) + "\n")
+    with pytest.raises(InputError, match="older cpo"):
+        AuditLog(tmp_path / "audit_log.csv", "run-1", "p1")
