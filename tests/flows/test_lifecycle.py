@@ -1,0 +1,127 @@
+"""The life of a run: the approval gate, resume after kill -9, one run per folder, refused changes."""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from flows.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+CRASH = Path(__file__).with_name("crash_after.py")
+
+
+def status(run):
+    return json.loads((run / "run_status.json").read_text())
+
+
+def audit_rows(run):
+    with (run / "audit_log.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def child_env():
+    """Subprocesses use the session's Prefect server instead of starting their own."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted, pre-approved run to compare crashed-and-resumed runs with."""
+    run = tmp_path_factory.mktemp("ref") / "run"
+    assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 0
+    return run
+
+
+def test_run_stops_at_the_gate_then_approve_completes_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"cpo approve {run} --by NAME" in out and f"cpo reject {run}" in out
+    assert status(run)["status"] == "awaiting_approval"
+    assert (run / "design.md").exists() and json.loads((run / "design.json").read_text())["primary_metric"] == "clicked"
+    assert not (run / "outcomes.csv").exists() and not (run / "results.csv").exists()
+    assert main(["approve", str(run), "--by", "Maria Manager", "--comment", "go"]) == 0
+    assert status(run)["status"] == "complete" and (run / "results.csv").exists()
+    approval = [r for r in audit_rows(run) if r["event"] == "approval"]
+    assert len(approval) == 1 and approval[0]["actor"] == "Maria Manager"
+    from tasks.rundir import sha256_of
+    assert approval[0]["content_sha256"] == sha256_of(run / "design.json")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert {"segment", "generate+screen", "assign", "design"} <= set(manifest["stages_reused"])
+    assert main(["audit", "verify", str(run)]) == 0
+
+
+def test_reject_ends_the_run_with_nothing_sent(tmp_path):
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run)]) == 0
+    assert main(["reject", str(run), "--by", "Maria Manager", "--reason", "wrong season"]) == 0
+    assert status(run)["status"] == "rejected"
+    assert not (run / "outcomes.csv").exists() and not (run / "manifest.json").exists()
+    assert [r["decision"] for r in audit_rows(run) if r["event"] == "rejection"] == ["reject"]
+    assert main(["approve", str(run), "--by", "someone else"]) == 2  # a rejected run stays rejected
+
+
+def test_a_changed_policy_refuses_the_old_folder(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run)]) == 0
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config", folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    policy = yaml.safe_load((folder / "policy.yaml").read_text())
+    policy["category_thresholds"]["hate"] = 4  # stricter: a new policy all the same
+    (folder / "policy.yaml").write_text(yaml.safe_dump(policy))
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["run", "--config", str(folder / "campaign.yaml"), "--out", str(run)]) == 2
+    assert "screening policy" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_a_second_run_into_a_live_folder_exits_2_at_once(tmp_path, capsys):
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--approve-as", "m", "--out", str(run)],
+                             cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not ((run / "run_status.json").exists() and status(run).get("status") == "running"):
+            assert time.time() < deadline and first.poll() is None, "the first run never started"
+            time.sleep(0.1)
+        started = time.time()
+        assert main(["run", "--approve-as", "m", "--out", str(run)]) == 2
+        assert time.time() - started < 30
+        assert f"pid {first.pid}" in capsys.readouterr().err
+    finally:
+        assert first.wait(timeout=300) == 0
+    assert status(run)["status"] == "complete" and main(["audit", "verify", str(run)]) == 0
+
+
+@pytest.mark.parametrize("where", ["segment", "audit:7", "generate+screen", "assign", "approval", "engage",
+                                   "analyze", "explain"])
+def test_kill_9_then_the_same_command_resumes_to_the_same_result(tmp_path, reference, where):
+    run = tmp_path / "run"
+    args = ["run", "--approve-as", "test-manager", "--out", str(run)]
+    crashed = subprocess.run([sys.executable, str(CRASH), where, *args], cwd=ROOT, env=child_env(),
+                             capture_output=True, timeout=300)
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    assert status(run)["status"] == "running"  # what a dead run looks like until the next start
+    assert main(args) == 0
+    assert status(run)["status"] == "complete"
+    assert (run / "assignments.csv").read_bytes() == (reference / "assignments.csv").read_bytes()
+    mine, theirs = pl.read_csv(run / "results.csv"), pl.read_csv(reference / "results.csv")
+    assert mine.equals(theirs)
+    screens = [(r["variant_id"], r["attempt"]) for r in audit_rows(run) if r["event"] == "screen"]
+    assert len(screens) == len(set(screens)), "a variant was screened twice"
+    assert len([r for r in audit_rows(run) if r["event"] == "approval"]) == 1
+    manifest = json.loads((run / "manifest.json").read_text())
+    reused = {"audit:7": [], "explain": ["analyze"]}.get(where, [where])  # the explanation itself is recomputed
+    assert set(reused) <= set(manifest["stages_reused"]) or where == "approval"
+    assert main(["audit", "verify", str(run)]) == 0
