@@ -13,12 +13,13 @@ from importlib import metadata
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_link_artifact
 from prefect.input import RunInput
 
 from config import CONFIG_DIR, PROJECT_DIR, load_backends, load_settings
 from flows import stages
 from tasks.content import check_usable, load_documents
-from tasks.errors import public_message
+from tasks.errors import InputError, public_message
 from tasks.generation import first_strategies, make_generator, next_strategy
 from tasks.report import to_html, to_markdown
 from tasks.retrieval import make_retriever
@@ -125,6 +126,9 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
     campaign, policy, brand = load_settings(config, {k: v for k, v in overrides.items() if v is not None})
     backends = load_backends()
     customers, content = str(customers or SAMPLE_CUSTOMERS), str(content or SAMPLE_CONTENT)
+    if not out and in_deployment() and not os.environ.get("CPO_RUNS_DIR"):
+        raise InputError("a deployment run needs a place for its run folders: set CPO_RUNS_DIR for the worker or "
+                         "serve process (or pass the `out` parameter); runs never go into the code checkout")
     run = RunDir(out or default_run_dir(campaign.name))
     run_id, exp = run.path.name, campaign.experiment
     logger = get_run_logger()
@@ -154,6 +158,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             mark_crashed(previous.get("flow_run_id"), previous.get("message", ""))
         run.status_extra = {"flow_run_id": current_flow_run_id(), "run_id": run_id}
         run.status("running")
+        create_link_artifact(key=f"{artifact_key(run_id)}-folder", link=run.path.resolve().as_uri(),
+                             link_text=str(run.path.resolve()), description="The run folder")
         run.finish("ingest", customers=df, consent=consent, personal=personal)
         with run.stage("segment"):
             if saved := run.reuse("segment"):
@@ -274,6 +280,7 @@ def gate(run: RunDir, audit: AuditLog, approve_as: str | None) -> dict | None:
         approval = record_decision(run, audit, "approve", approve_as, "approved in advance (--approve-as)",
                                    "in advance")
     if approval is None and in_deployment():
+        run.status("awaiting_approval", waiting_in="Prefect UI (Resume form)")
         answer = wait_for_approval(run.path / "design.md")
         approval = record_decision(run, audit, "approve" if answer.approve else "reject", answer.approver,
                                    answer.comment or "", "Prefect UI")

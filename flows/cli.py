@@ -88,6 +88,27 @@ def cmd_approve(args, decision: str = "approve") -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    """Serve the campaign flow as a Prefect deployment on this machine: scheduled or triggered runs execute
+    here, and each waits at the approval gate for the Resume form in the Prefect UI."""
+    import os
+
+    from flows.campaign import campaign_flow
+    from tasks.errors import InputError
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise InputError("cpo serve needs a running Prefect server: `prefect server start`, then "
+                         "export PREFECT_API_URL=http://127.0.0.1:4200/api")
+    if not os.environ.get("CPO_RUNS_DIR"):
+        raise InputError("cpo serve needs CPO_RUNS_DIR: the folder where deployment runs write their run folders")
+    parameters = {k: v for k, v in {"customers": args.customers, "content": args.content,
+                                     "config": args.config}.items() if v}
+    campaign_flow.serve(name=args.name, cron=args.cron, parameters=parameters, tags=["cpo", "campaign"],
+                        description="A cpo campaign; each run waits at the approval gate (Resume form).",
+                        limit=args.limit)
+    return 0
+
+
 def cmd_status(args) -> int:
     from pathlib import Path
 
@@ -270,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     reject.add_argument("--by", required=True, help="who rejects")
     reject.add_argument("--reason", required=True)
     reject.set_defaults(func=lambda args: cmd_approve(args, "reject"))
+    serve = sub.add_parser("serve", help="serve the campaign as a Prefect deployment on this machine")
+    serve.add_argument("--name", default="campaign", help="deployment name (runs: prefect deployment run campaign/NAME)")
+    serve.add_argument("--cron", help="schedule, e.g. '0 7 * * 1' (Mondays 07:00 UTC); none: triggered runs only")
+    serve.add_argument("--customers")
+    serve.add_argument("--content")
+    serve.add_argument("--config")
+    serve.add_argument("--limit", type=int, default=1, help="runs at once (default 1)")
+    serve.set_defaults(func=cmd_serve)
     status = sub.add_parser("status", help="what a run is doing, what it has done and what to do next")
     status.add_argument("run_dir")
     status.set_defaults(func=cmd_status)

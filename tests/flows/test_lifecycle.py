@@ -125,3 +125,59 @@ def test_kill_9_then_the_same_command_resumes_to_the_same_result(tmp_path, refer
     reused = {"audit:7": [], "explain": ["analyze"]}.get(where, [where])  # the explanation itself is recomputed
     assert set(reused) <= set(manifest["stages_reused"]) or where == "approval"
     assert main(["audit", "verify", str(run)]) == 0
+
+
+def test_a_deployment_run_waits_for_the_resume_form_in_prefect(tmp_path):
+    """Through a real Prefect server: `cpo serve` runs the deployment; its run suspends at the gate; the Resume
+    form's input approves it (the audit names the approver) or rejects it (nothing sent)."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.flow_runs import resume_flow_run
+
+    env = {**child_env(), "CPO_RUNS_DIR": str(tmp_path / "runs"), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--name", "gate-test", "--limit", "2"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_for(flow_run_id, done, what, limit=240):
+        deadline = time.time() + limit
+        with get_client(sync_client=True) as client:
+            while time.time() < deadline:
+                state = client.read_flow_run(flow_run_id).state
+                if done(state):
+                    return state
+                assert server.poll() is None, "cpo serve stopped"
+                time.sleep(0.5)
+        raise AssertionError(f"flow run never {what}; last state {state}")
+
+    try:
+        deadline = time.time() + 120
+        runs = {}
+        for name in ("approved", "rejected"):
+            while True:
+                try:
+                    runs[name] = run_deployment("campaign/gate-test", parameters={"out": str(tmp_path / name)},
+                                                timeout=0)
+                    break
+                except Exception:  # noqa: BLE001 - the deployment appears once `cpo serve` has started
+                    assert time.time() < deadline and server.poll() is None, "cpo serve never registered"
+                    time.sleep(1)
+        for name, flow_run in runs.items():
+            wait_for(flow_run.id, lambda s: s is not None and s.is_paused(), "suspended")
+            assert status(tmp_path / name)["status"] == "awaiting_approval"
+            assert not (tmp_path / name / "outcomes.csv").exists()
+        resume_flow_run(runs["approved"].id, run_input={"approve": True, "approver": "Dana Director"})
+        resume_flow_run(runs["rejected"].id, run_input={"approve": False, "approver": "Dana Director",
+                                                        "comment": "not this week"})
+        for name, flow_run in runs.items():
+            state = wait_for(flow_run.id, lambda s: s is not None and s.is_final(), "finished")
+            assert state.is_completed(), state
+        approved, rejected = tmp_path / "approved", tmp_path / "rejected"
+        assert status(approved)["status"] == "complete" and (approved / "results.csv").exists()
+        assert [(r["event"], r["actor"]) for r in audit_rows(approved) if r["event"] != "screen"] == [
+            ("approval", "Dana Director")]
+        assert main(["audit", "verify", str(approved)]) == 0
+        assert status(rejected)["status"] == "rejected" and not (rejected / "outcomes.csv").exists()
+        assert [r["reason"] for r in audit_rows(rejected) if r["event"] == "rejection"] == ["Prefect UI: not this week"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
