@@ -35,10 +35,13 @@ def cmd_run(args) -> int:
     load_backends()  # a wrong backend setting is an input error before any work (or server start)
     from flows.campaign import campaign_flow
 
-    result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
-                           config=args.config, columns=parse_pairs(args.column), out=args.out, seed=args.seed,
-                           variants_per_segment=args.variants_per_segment, all_opted_in=args.all_opted_in,
-                           approve_as=args.approve_as)
+    from prefect import tags
+
+    with tags("cpo", "campaign"):
+        result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
+                               config=args.config, columns=parse_pairs(args.column), out=args.out, seed=args.seed,
+                               variants_per_segment=args.variants_per_segment, all_opted_in=args.all_opted_in,
+                               approve_as=args.approve_as)
     print_outcome(result)
     return 0
 
@@ -84,7 +87,10 @@ def cmd_approve(args, decision: str = "approve") -> int:
         print(f"{args.run_dir}: rejected by {args.by}; nothing was sent.")
         return 0
     print(f"{args.run_dir}: approved by {args.by}; continuing the run.")
-    print_outcome(campaign_flow(**inputs["parameters"], out=args.run_dir))
+    from prefect import tags
+
+    with tags("cpo", "campaign"):
+        print_outcome(campaign_flow(**inputs["parameters"], out=args.run_dir))
     return 0
 
 
