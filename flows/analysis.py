@@ -7,7 +7,8 @@ import polars as pl
 from prefect import flow
 
 from flows import stages
-from flows.campaign import artifact_key, default_run_dir, versions
+from flows.campaign import artifact_key, default_run_dir
+from tasks.manifest import versions
 from tasks.errors import public_message
 from tasks.experiment.analysis import default_caps
 from tasks.experiment.outcomes import check_covariates, check_weights, is_id, parse_weights, read_outcomes, resolve

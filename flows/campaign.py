@@ -5,11 +5,9 @@ Orchestration only: every decision is made by a function in `tasks/`, wrapped as
 from __future__ import annotations
 
 import os
-import platform
 import re
 import sys
 from datetime import date, datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -20,11 +18,13 @@ from config import CONFIG_DIR, PROJECT_DIR, load_backends, load_settings
 from flows import stages
 from tasks.content import check_usable, load_documents
 from tasks.errors import InputError, public_message
-from tasks.generation import first_strategies, make_generator, next_strategy
+from tasks.generation import make_generator
+from tasks.generation.slots import SlotPlan
 from tasks.report import to_html, to_markdown
 from tasks.retrieval import make_retriever
 from tasks.experiment.design import design_markdown, design_record
-from tasks.lifecycle import approval_of, begin, check_sealed, record_decision, run_inputs
+from tasks.lifecycle import approval_of, begin, check_sealed, declarations, record_decision, run_inputs
+from tasks.manifest import build_manifest
 from tasks.records import SegmentProfile, Variant
 from tasks.retrieval import Hit
 from tasks.rundir import RunDir
@@ -40,7 +40,6 @@ from tasks.explain.buckets import variant_factors
 SAMPLE_CUSTOMERS = PROJECT_DIR / "data" / "sample" / "customers.csv"
 SAMPLE_CONTENT = PROJECT_DIR / "data" / "sample" / "content"
 STRATEGIES = CONFIG_DIR / "strategies.yaml"
-PACKAGES = ["prefect", "polars", "great-expectations", "scikit-learn", "pingouin", "numpy", "pydantic"]
 
 
 def default_run_dir(name: str) -> Path:
@@ -302,47 +301,20 @@ def ended(run: RunDir, approval: dict | None, design: dict) -> dict:
     return {"status": "rejected", "run_dir": str(run.path), "design": design, "approval": approval}
 
 
-def declarations(consent: dict, policy) -> list[str]:
-    """What the operator declared instead of the data or the default policy proving it: heads design and report."""
-    out = []
-    if consent.get("basis"):
-        out.append(f"Consent DECLARED, not read from the file: every customer is treated as opted in because "
-                   f"\"{consent['basis']}\".")
-    if policy.weaker_than_floor:
-        who = f" (approved by {policy.weakened.approved_by})" if policy.weakened.approved_by else ""
-        out.append(f"Screening policy WEAKER than the floor{who}: \"{policy.weakened.reason}\" — "
-                   + "; ".join(policy.weaker_than_floor) + ".")
-    return out
-
-
 def generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign) -> list:
-    """Generate every slot, screen it, regenerate blocked slots with the next unused strategy (bounded)."""
+    """Generate every slot (segments in parallel), screen it, regenerate blocked slots as the plan says."""
     gen = campaign.generation
-    first = first_strategies(gen.strategies, gen.variants_per_segment)
+    plan = SlotPlan(gen.strategies, gen.variants_per_segment, gen.max_attempts, [p.name for p in profiles])
     docs_of = {p.name: [by_id[h.document_id] for h in hits[p.name]] for p in profiles}
-    pending = {p.name: {slot: (strategy, 1) for slot, strategy in first.items()} for p in profiles}
-    used = {p.name: set(first.values()) for p in profiles}
-    avoid: dict[str, dict[int, set[str]]] = {p.name: {} for p in profiles}
-    everything = []
-    for _ in range(gen.max_attempts):
-        futures = [stages.generate.submit(generator, p, docs_of[p.name], pending[p.name], avoid[p.name],
-                                          [s for s in gen.strategies if s not in used[p.name]])
-                   for p in profiles if pending.get(p.name)]
+    pending, everything = plan.first(), []
+    while pending:
+        futures = [stages.generate.submit(generator, p, docs_of[p.name], pending[p.name], plan.avoid[p.name],
+                                          plan.spare(p.name)) for p in profiles if pending.get(p.name)]
         fresh = [v for f in futures for v in f.result()]
-        for v in fresh:
-            used[v.segment].add(v.strategy)
+        plan.written(fresh)
         screened = stages.screen(screener, fresh, audit)
         everything += screened
-        pending = {}
-        for v in screened:
-            if v.status == "blocked" and v.attempt < gen.max_attempts:
-                strategy = next_strategy(gen.strategies, used[v.segment])
-                if strategy:
-                    used[v.segment].add(strategy)
-                    pending.setdefault(v.segment, {})[v.slot] = (strategy, v.attempt + 1)
-                    avoid[v.segment].setdefault(v.slot, set()).update(v.citations)
-        if not pending:
-            break
+        pending = plan.after(screened)
     return everything
 
 
@@ -351,36 +323,3 @@ def variant_record(v) -> dict:
             "citations": v.citations, "status": v.status, "strategy": v.strategy, "slot": v.slot,
             "attempt": v.attempt, "preheader": v.preheader, "generator": v.generator,
             "claims": [c.model_dump() for c in v.claims]}
-
-
-def build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments, variants,
-                   design) -> dict:
-    arms = assignments.group_by("arm").len().sort("arm").to_dicts()
-    return {
-        "run_id": run_id, "status": "complete",
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "inputs": inputs["inputs"],
-        "config": campaign.model_dump(mode="json"), "policy_version": policy.policy_version,
-        "seed": campaign.seed, "backends": backends.model_dump(),
-        "simulated": True,  # no sending backend exists yet: every cpo run outcome is simulated
-        "simulation": {"note": "engagement is SIMULATED from documented assumptions; no email was sent",
-                       "assumptions": campaign.simulation.model_dump(mode="json"), "true_rel_lift": truth},
-        "counts": {"customers": df.height, "assigned": int((assignments["arm"] != HOLDOUT).sum()),
-                   "arms": {a["arm"]: a["len"] for a in arms}, "variants": len(variants),
-                   "variants_passed": sum(v.status == "passed" for v in variants)},
-        "design": {"target_lift": campaign.experiment.target_lift, "power": campaign.experiment.power, "arms": design},
-        "audit": {"rows": audit.count, "head": audit.head},
-        "seconds": run.seconds,
-        "versions": versions(),
-    }
-
-
-def versions() -> dict:
-    return {"python": sys.version.split()[0], "platform": platform.platform(), **{p: _version(p) for p in PACKAGES}}
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"

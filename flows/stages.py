@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.checkpoints import run_checkpoint
 from tasks.errors import CpoError, InputError, SafetyGateError
 from tasks.experiment.analysis import lift_table, srm_checks
-from tasks.experiment.assign import assign
+from tasks.experiment.assign import assign, unscreened_sends
 from tasks.experiment.simulate import simulate
 from tasks.explain import Explanation
 from tasks.explain import explain as explain_effects
@@ -127,11 +127,10 @@ def assign_arms(df: pl.DataFrame, passed: dict, control_weight: float, seed: int
                 treatment_weights: dict[str, float] | None = None):
     assignments, weights = assign(df, passed, control_weight, seed, salt, holdout, treatment_weights)
     result = run_checkpoint("assignments", assignments)
-    allowed = {vid for slots in passed.values() for vid in slots.values()}
-    leaked = assignments.filter(pl.col("variant_id").is_not_null() & ~pl.col("variant_id").is_in(list(allowed)))
-    if not result.success or leaked.height:
+    leaked = unscreened_sends(assignments, passed)
+    if not result.success or leaked:
         raise SafetyGateError(f"assignment checkpoint failed; nothing was sent\n{result.summary()}"
-                              f"\n{leaked.height} customers hold a variant that did not pass")
+                              f"\n{leaked} customers hold a variant that did not pass")
     return assignments, weights
 
 

@@ -88,3 +88,16 @@ def next_command(run_dir: Path, status: dict) -> str:
     if s == "complete":
         return f"cpo audit verify {run_dir}"
     return "nothing: the run has ended"
+
+
+def declarations(consent: dict, policy) -> list[str]:
+    """What the operator declared instead of the data or the default policy proving it: heads design and report."""
+    out = []
+    if consent.get("basis"):
+        out.append(f"Consent DECLARED, not read from the file: every customer is treated as opted in because "
+                   f"\"{consent['basis']}\".")
+    if policy.weaker_than_floor:
+        who = f" (approved by {policy.weakened.approved_by})" if policy.weakened.approved_by else ""
+        out.append(f"Screening policy WEAKER than the floor{who}: \"{policy.weakened.reason}\" — "
+                   + "; ".join(policy.weaker_than_floor) + ".")
+    return out

@@ -82,6 +82,12 @@ def assign(customers: pl.DataFrame, passed: dict[str, dict[int, str]], control_w
     return out, weights
 
 
+def unscreened_sends(assignments: pl.DataFrame, passed: dict[str, dict[int, str]]) -> int:
+    """Customers holding a variant that did not pass screening: must be zero before anything is sent."""
+    allowed = [vid for slots in passed.values() for vid in slots.values()]
+    return assignments.filter(pl.col("variant_id").is_not_null() & ~pl.col("variant_id").is_in(allowed)).height
+
+
 def check_eligible(customers: pl.DataFrame, source: str, minimum: int) -> int:
     """Stop before anything is written when too few customers may be emailed; say why they may not."""
     n = customers.select(eligible(customers).sum()).item()
