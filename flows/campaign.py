@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact
 from prefect.input import RunInput
 
-from config import CONFIG_DIR, PROJECT_DIR, load_backends, load_settings
+from config import CONFIG_DIR, PROJECT_DIR, load_backends, load_campaign, load_settings
 from flows import stages
 from tasks.content import check_usable, load_documents
 from tasks.errors import InputError, public_message
@@ -43,18 +43,32 @@ STRATEGIES = CONFIG_DIR / "strategies.yaml"
 
 
 def default_run_dir(name: str) -> Path:
-    """`$CPO_RUNS_DIR/<campaign>-<UTC timestamp>` (default: runs/ in the working directory)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return Path(os.environ.get("CPO_RUNS_DIR") or "runs") / f"{name}-{stamp}"
+    """`$CPO_RUNS_DIR/<run id>` (default: runs/ in the working directory); see run_id_for."""
+    return Path(os.environ.get("CPO_RUNS_DIR") or "runs") / run_id_for(name)
+
+
+def run_id_for(campaign: str) -> str:
+    """`<campaign>-<UTC timestamp>`; under a deployment `<campaign>-<flow run id>`, so a run resumed from the
+    Prefect UI or retried with `prefect flow-run retry` (the same flow run) finds its own folder again."""
+    from prefect.runtime import flow_run
+
+    if in_deployment():
+        return f"{campaign}-{str(flow_run.id)[:8]}"
+    return f"{campaign}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
 
 
 def flow_run_name() -> str:
-    """`<campaign>-<run id>` in the Prefect UI, instead of a random name."""
+    """`<campaign>-<run id>` in the Prefect UI (the run folder's name), instead of a random name."""
     from prefect.runtime import flow_run
 
     params = flow_run.parameters or {}
-    out = params.get("out")
-    return Path(out).name if out else f"campaign-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    if params.get("out"):
+        return Path(params["out"]).name
+    try:
+        name = load_campaign(params.get("config")).name
+    except InputError:
+        name = "campaign"
+    return run_id_for(name)
 
 
 def artifact_key(run_id: str) -> str:
@@ -87,10 +101,9 @@ def mark_crashed(flow_run_id: str | None, message: str) -> None:
 
 
 def in_deployment() -> bool:
-    from prefect.context import FlowRunContext
+    from prefect.runtime import flow_run
 
-    ctx = FlowRunContext.get()
-    return bool(ctx and ctx.flow_run and ctx.flow_run.deployment_id)
+    return bool(flow_run.deployment_id)
 
 
 class Approval(RunInput):

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import traceback
+from contextlib import contextmanager
 
 # No network here: keep Prefect's temporary server and GX from phoning home.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -37,13 +38,33 @@ def cmd_run(args) -> int:
 
     from prefect import tags
 
-    with tags("cpo", "campaign"):
+    with tags("cpo", "campaign"), stage_progress():
         result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
                                config=args.config, columns=parse_pairs(args.column), out=args.out, seed=args.seed,
                                variants_per_segment=args.variants_per_segment, all_opted_in=args.all_opted_in,
                                approve_as=args.approve_as)
     print_outcome(result)
     return 0
+
+
+@contextmanager
+def stage_progress():
+    """In a terminal, a spinner naming the stage that runs (long stages are otherwise silent); nothing when
+    the output is a file or a pipe."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    from tasks.rundir import RunDir
+
+    spinner = Console(stderr=True).status("checking the inputs", spinner="dots")
+    RunDir.on_stage = staticmethod(lambda stage: spinner.update(f"stage {stage}"))
+    try:
+        with spinner:
+            yield
+    finally:
+        RunDir.on_stage = None
 
 
 def print_outcome(result: dict) -> None:
@@ -89,8 +110,9 @@ def cmd_approve(args, decision: str = "approve") -> int:
     print(f"{args.run_dir}: approved by {args.by}; continuing the run.")
     from prefect import tags
 
-    with tags("cpo", "campaign"):
-        print_outcome(campaign_flow(**inputs["parameters"], out=args.run_dir))
+    with tags("cpo", "campaign"), stage_progress():
+        result = campaign_flow(**inputs["parameters"], out=args.run_dir)
+    print_outcome(result)
     return 0
 
 

@@ -108,6 +108,8 @@ def screen(screener: Screener, variants: list[Variant], audit: AuditLog) -> list
         row = audit.lookup(v)
         decision = row["decision"] if row else audit.append(v, screener.screen(message_of(v)))["decision"]
         out.append(v.model_copy(update={"status": "passed" if decision == "pass" else "blocked"}))
+    passed = sum(v.status == "passed" for v in out)
+    get_run_logger().info("screened %d variants: %d passed, %d blocked", len(out), passed, len(out) - passed)
     return out
 
 
@@ -131,6 +133,8 @@ def assign_arms(df: pl.DataFrame, passed: dict, control_weight: float, seed: int
     if not result.success or leaked:
         raise SafetyGateError(f"assignment checkpoint failed; nothing was sent\n{result.summary()}"
                               f"\n{leaked} customers hold a variant that did not pass")
+    sizes = dict(assignments.group_by("arm").len().sort("arm").iter_rows())
+    get_run_logger().info("assigned %d customers: %s", assignments.height, sizes)
     return assignments, weights
 
 

@@ -51,6 +51,8 @@ def now() -> str:
 
 
 class RunDir:
+    on_stage = None  # a callable(stage) the CLI sets to show progress in a terminal
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
@@ -192,6 +194,8 @@ class RunDir:
         start, self.current = time.perf_counter(), name
         if self._lock is not None:
             self.status("running")
+        if RunDir.on_stage:
+            RunDir.on_stage(name)
         try:
             yield
         finally:

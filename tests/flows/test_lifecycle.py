@@ -153,25 +153,28 @@ def test_a_deployment_run_waits_for_the_resume_form_in_prefect(tmp_path):
         deadline = time.time() + 120
         runs = {}
         for name in ("approved", "rejected"):
+            parameters = {"out": str(tmp_path / name)} if name == "rejected" else {}  # approved: under CPO_RUNS_DIR
             while True:
                 try:
-                    runs[name] = run_deployment("campaign/gate-test", parameters={"out": str(tmp_path / name)},
-                                                timeout=0)
+                    runs[name] = run_deployment("campaign/gate-test", parameters=parameters, timeout=0)
                     break
                 except Exception:  # noqa: BLE001 - the deployment appears once `cpo serve` has started
                     assert time.time() < deadline and server.poll() is None, "cpo serve never registered"
                     time.sleep(1)
+        folders = {"approved": tmp_path / "runs" / f"winter-outdoor-{str(runs['approved'].id)[:8]}",
+                   "rejected": tmp_path / "rejected"}
         for name, flow_run in runs.items():
             wait_for(flow_run.id, lambda s: s is not None and s.is_paused(), "suspended")
-            assert status(tmp_path / name)["status"] == "awaiting_approval"
-            assert not (tmp_path / name / "outcomes.csv").exists()
+            assert status(folders[name])["status"] == "awaiting_approval"
+            assert not (folders[name] / "outcomes.csv").exists()
         resume_flow_run(runs["approved"].id, run_input={"approve": True, "approver": "Dana Director"})
         resume_flow_run(runs["rejected"].id, run_input={"approve": False, "approver": "Dana Director",
                                                         "comment": "not this week"})
         for name, flow_run in runs.items():
             state = wait_for(flow_run.id, lambda s: s is not None and s.is_final(), "finished")
             assert state.is_completed(), state
-        approved, rejected = tmp_path / "approved", tmp_path / "rejected"
+        approved, rejected = folders["approved"], folders["rejected"]
+        assert [p.name for p in (tmp_path / "runs").iterdir()] == [approved.name]  # resumed in its own folder
         assert status(approved)["status"] == "complete" and (approved / "results.csv").exists()
         assert [(r["event"], r["actor"]) for r in audit_rows(approved) if r["event"] != "screen"] == [
             ("approval", "Dana Director")]
