@@ -101,9 +101,13 @@ def mark_crashed(flow_run_id: str | None, message: str) -> None:
 
 
 def in_deployment() -> bool:
-    from prefect.runtime import flow_run
+    from prefect.context import FlowRunContext
+    from prefect.runtime import deployment
 
-    return bool(flow_run.deployment_id)
+    ctx = FlowRunContext.get()
+    if ctx and ctx.flow_run:
+        return bool(ctx.flow_run.deployment_id)
+    return bool(deployment.id)  # before the run's context exists (its name is being chosen)
 
 
 class Approval(RunInput):
