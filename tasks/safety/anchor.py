@@ -146,7 +146,14 @@ def _publish(run_id: str, rows: int, head: str, chain_id: str | None) -> dict | 
     except Exception as e:  # noqa: BLE001 - an unreachable server must not lose the run; the file anchor stands
         logger.warning("could not publish the audit anchor artifact %s: %s", key, e)
         return None
-    return {"key": key, "rows": rows, "head": head, "flow_run_id": flow_run_id}
+    return {"key": key, "rows": rows, "head": head, "flow_run_id": flow_run_id, "api_url": _api_url()}
+
+
+def _api_url() -> str | None:
+    """The Prefect API the artifact went to (a temporary server's, when the run started its own)."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or None
 
 
 def prefect_anchors(run_id: str) -> list[dict]:

@@ -284,6 +284,10 @@ def _prefect_api_url(env) -> str | None:
     return None
 
 
+def _same_api(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
 def check_prefect(run: Path, rows: list[dict], run_id: str, anchor, result: Verification, env) -> bool:
     """Check every version of the run's anchor artifact; True when the newest covers the whole chain."""
     from tasks.safety.anchor import artifact_key, prefect_anchors
@@ -301,7 +305,11 @@ def check_prefect(run: Path, rows: list[dict], run_id: str, anchor, result: Veri
         result.checked.append(f"Prefect anchor: not checked: the server at {url} did not answer ({e})")
         return False
     if not versions:
-        if named:
+        elsewhere = isinstance(named, dict) and named.get("api_url") and _same_api(named["api_url"], url) is False
+        if elsewhere:  # e.g. the temporary server of a run started without PREFECT_API_URL, gone with it
+            result.checked.append(f"Prefect anchor: not checked: artifact {key} was published to "
+                                  f"{named['api_url']}, not to the configured {url}")
+        elif named:
             result.problems.append(f"audit_anchor.json says artifact {key} was published, but the Prefect server at "
                                    f"{url} has no such artifact")
         else:

@@ -156,3 +156,22 @@ def test_each_tampering_case_exits_1_naming_it(copy, tamper, named, capsys):
     assert main(["audit", "verify", str(copy)]) == 1
     out = capsys.readouterr().out
     assert named in out and "audit verification FAILED" in out
+
+
+def test_an_anchor_published_to_another_server_is_said_not_checked(copy):
+    """A run that used its own temporary Prefect server published its anchor there: verifying against
+    another server says the Prefect anchor was not checked (the keyed file anchor still is); against the
+    same server, a claimed artifact that is absent fails."""
+    rows = read_rows(copy / "audit_log.csv")
+    rewrite(copy, [{**r, "run_id": "elsewhere-run"} for r in rows])
+    seal(copy)  # outside a flow run: keeps the record of the last publication
+    anchor = json.loads((copy / ANCHOR_FILE).read_text())
+    assert anchor["prefect_artifact"]["api_url"]
+    assert any("has no such artifact" in p for p in verify(copy).problems)
+    anchor["prefect_artifact"]["api_url"] = "http://127.0.0.1:9/api"
+    (copy / ANCHOR_FILE).write_text(json.dumps(anchor))
+    result = verify(copy)
+    assert result.problems == []
+    assert any("not checked: artifact audit-anchor-elsewhere-run was published to http://127.0.0.1:9/api" in c
+               for c in result.checked)
+    assert result.checked[0].startswith("file anchor: HMAC-SHA256")
