@@ -157,12 +157,15 @@ def cmd_audit_verify(args) -> int:
     result = verify(args.run_dir, allow_unkeyed=args.allow_unkeyed)
     for p in result.problems:
         print(f"FAIL {p}")
+    if result.checked:
+        print("Evidence checked:")
     for line in result.checked:
-        print(f"checked {line}")
+        print(f"  {line}")
     for w in result.warnings:
         print(f"WARNING {w}")
     if result.problems:
-        print(f"{args.run_dir}: audit verification FAILED ({len(result.problems)} problems)")
+        n = len(result.problems)
+        print(f"{args.run_dir}: audit verification FAILED ({n} problem{'s' if n != 1 else ''})")
         return 1
     print(f"{args.run_dir}: audit OK ({result.status}) — every variant screened on the text it carries, chain "
           "intact and anchored, only passed variants assigned, under the run's policy")

@@ -106,10 +106,11 @@ def verify(run_dir: str | Path, allow_unkeyed: bool = False, env: dict | None = 
     gate_problems(run, rows, status, result.problems)
     if not result.problems:
         n_screen = len(screens)
-        result.checked.append(f"chain: {len(rows)} rows ({n_screen} screening decisions, {len(rows) - n_screen} "
-                              f"events) hash-chained; {len(variants or [])} variants decided, their text matches "
-                              f"the hash each decision was made on; {len(assigned)} assigned variants passed "
-                              "under the run's policy")
+        n_events = len(rows) - n_screen
+        result.checked.append(f"chain: {len(rows)} rows ({n_screen} screening decisions, {n_events} "
+                              f"event{'s' if n_events != 1 else ''}) hash-chained; {len(variants or [])} variants "
+                              f"decided, their text matches the hash each decision was made on; {len(assigned)} "
+                              "assigned variants passed under the run's policy")
     return result
 
 
@@ -248,14 +249,14 @@ def check_anchors(run: Path, rows: list[dict], result: Verification, allow_unkey
             result.checked.insert(0, f"file anchor: HMAC-SHA256 with CPO_AUDIT_KEY (key {key_id(key)}) verified "
                                      f"over {sealed} rows, head {str(anchor['head'])[:12]}…")
         return
-    what = (f"signed with key {anchor.get('key_id')}, but CPO_AUDIT_KEY is not set to check it" if signature
+    what = (f"signed with key {anchor.get('key_id')}, not checked (CPO_AUDIT_KEY is not set)" if signature
             else "unkeyed (sealed without CPO_AUDIT_KEY)")
     if len(problems) > before:
         return
     if prefect_covers:
         result.checked.insert(0, f"file anchor: {what}; not relied on: the Prefect anchor covers the whole chain")
     elif allow_unkeyed:
-        result.checked.insert(0, f"file anchor: {ANCHOR_FILE} matches the log ({sealed} rows) but is {what}")
+        result.checked.insert(0, f"file anchor: {ANCHOR_FILE} matches the log ({sealed} rows); {what}")
         result.warnings.append(f"the anchor is not checked with a key: an editor of the folder could have forged "
                                f"it (accepted by --allow-unkeyed)")
     else:

@@ -81,8 +81,8 @@ def test_flow_run_verifies_against_both_anchors(flow_run, capsys):
     assert published[0]["rows"] == len(rows) and published[0]["head"] == rows[-1]["record_hash"]
     assert main(["audit", "verify", str(flow_run)]) == 0
     out = capsys.readouterr().out
-    assert "checked file anchor: HMAC-SHA256" in out
-    assert f"checked Prefect anchor: artifact audit-anchor-evidence-run" in out
+    assert "  file anchor: HMAC-SHA256" in out
+    assert "  Prefect anchor: artifact audit-anchor-evidence-run" in out
     assert f"the newest covers rows 1–{len(rows)} of {len(rows)}" in out
 
 
@@ -126,7 +126,7 @@ def test_a_rolled_back_folder_is_caught_by_the_prefect_anchor(copy, tmp_path, ca
         shutil.copy(before / name, copy / name)
     assert main(["audit", "verify", str(copy)]) == 1
     out = capsys.readouterr().out
-    assert "checked file anchor: HMAC-SHA256" in out and "rows were removed from the end" in out
+    assert "  file anchor: HMAC-SHA256" in out and "rows were removed from the end" in out
 
 
 @pytest.mark.parametrize("tamper, named", [
