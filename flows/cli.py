@@ -268,15 +268,23 @@ def cmd_screen(args) -> int:
 
 
 def cmd_audit_verify(args) -> int:
-    from tasks.safety.audit import verify_run
+    from tasks.safety.verify import verify
 
-    problems = verify_run(args.run_dir)
-    for p in problems:
+    result = verify(args.run_dir, allow_unkeyed=args.allow_unkeyed)
+    for p in result.problems:
         print(f"FAIL {p}")
-    if problems:
-        print(f"{args.run_dir}: audit verification FAILED ({len(problems)} problems)")
+    if result.checked:
+        print("Evidence checked:")
+    for line in result.checked:
+        print(f"  {line}")
+    for w in result.warnings:
+        print(f"WARNING {w}")
+    if result.problems:
+        n = len(result.problems)
+        print(f"{args.run_dir}: audit verification FAILED ({n} problem{'s' if n != 1 else ''})")
         return 1
-    print(f"{args.run_dir}: audit OK — every variant screened, chain intact, only passed variants assigned")
+    print(f"{args.run_dir}: audit OK ({result.status}) — every variant screened on the text it carries, chain "
+          "intact and anchored, only passed variants assigned, under the run's policy")
     return 0
 
 
@@ -368,8 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="verify or export a run's audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="exit 0 only if coverage is 100%% and the chain is intact")
+    verify = audit_sub.add_parser("verify", help="exit 0 only if the run's evidence is complete, intact and anchored")
     verify.add_argument("run_dir")
+    verify.add_argument("--allow-unkeyed", action="store_true",
+                        help="accept an anchor no key checks (CPO_AUDIT_KEY unset): an editor of the folder could "
+                             "have forged it; the result says so")
     verify.set_defaults(func=cmd_audit_verify)
     exp = audit_sub.add_parser("export", help="write the audit log as spreadsheet-safe CSV")
     exp.add_argument("run_dir")

@@ -1,21 +1,29 @@
 """Great Expectations checkpoints over polars frames.
 
 `run_checkpoint("customers", df)` loads `expectations/customers.json` (a GX 1.x expectation suite as JSON),
-validates `df.to_pandas()` with GX's pandas engine (GX 1.x has no polars engine) and returns a
-`CheckpointResult` whose failures name the column, say in plain words what was expected, count the
-offending rows and show up to five of them, whole, with their 1-based row number.
+validates `df.to_pandas()` with GX's own Checkpoint and ValidationDefinition on GX's pandas engine (GX 1.x has
+no polars engine) and returns a `CheckpointResult` whose failures name the column, say in plain words what was
+expected, count the offending rows and show up to five of them, whole, with their 1-based row number.
+
+`run_checkpoint(suite, df, docs_dir=run / "data_docs")` also writes GX's HTML Data Docs there as evidence
+(GX's UpdateDataDocsAction on a SiteBuilder site in that folder): `index.html`, one page per validation and
+per suite, GX's static assets (~4 MB), and the validation results and suites as JSON (`results/`, `suites/`),
+which GX's site index reads, so a resumed run in another process adds to the same index instead of
+replacing it.
 
 Suite JSON: the form GX 1.x's `ExpectationSuite(**json)` accepts,
 `{"name": ..., "expectations": [{"type": "expect_...", "kwargs": {...}, "meta": {...}}]}`, plus two keys
 of our own in each expectation's `meta`:
   * `description`: the plain-words sentence shown when it fails;
   * `required`: true if the column must exist. An expectation on a column the frame lacks is skipped
-    (listed in `CheckpointResult.skipped`) unless its column is required; a missing required column is
-    itself one failure (`expect_column_to_exist`).
+    (listed in `CheckpointResult.skipped`) unless its column is required; for a missing required column GX
+    checks `expect_column_to_exist` instead, which fails (one failure per column).
+The description is also the expectation's GX `description`, so Data Docs show the same plain words.
 
 Cost: `import great_expectations` takes ~5 s, so it happens lazily on the first call, once per process;
-the GX context, data source and batch definition are then kept (module-level) so later calls only pay
-for the validation itself (~0.15 s for 10K rows, ~1.5 s for 1M rows).
+the GX context, data source and batch definition are then kept (module-level; one more small context per
+docs folder, ~0.03 s to build) so later calls only pay for the validation itself (~0.1 s for 10K rows,
+~1.5 s for 1M rows) and, with docs_dir, ~0.3 s to render the pages.
 """
 from __future__ import annotations
 
@@ -44,7 +52,8 @@ MAX_EXAMPLES = 5
 # 1M-row frame never materialises a 1M-long index list in the result). A few more than MAX_EXAMPLES so
 # uniqueness failures can be grouped by duplicated value.
 _INDEX_SAMPLE = 20
-_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": _INDEX_SAMPLE}
+_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": _INDEX_SAMPLE,
+                  "exclude_unexpected_values": True}  # row numbers only: no customer value reaches GX results or Data Docs
 _UNIQUENESS = frozenset({"expect_column_values_to_be_unique"})
 _INDEX_KEY = "_cpo_index"  # our own meta key, to match GX results back to suite entries
 
@@ -73,9 +82,10 @@ class FailedExpectation:
 class CheckpointResult:
     suite: str
     success: bool
-    evaluated: int                                   # expectations checked (+1 per missing required column)
+    evaluated: int                                   # expectations GX evaluated (+1 per missing required column)
     failures: list[FailedExpectation]
     skipped: list[str] = field(default_factory=list)  # expectations skipped: their optional column is absent
+    docs_page: str | None = None                      # file:// URL of this validation's Data Docs page
 
     def summary(self) -> str:
         if self.success:
@@ -101,15 +111,18 @@ def _format_example(example: dict) -> str:
 
 @dataclass
 class _GX:
+    gx: Any                    # the great_expectations module
     context: Any
     datasource: Any
     batch_definition: Any
-    ExpectationSuite: Any
-    ExpectationConfiguration: Any
+    site: str | None = None    # the Data Docs site of a docs context
 
 
 _gx_state: _GX | None = None
+_docs_states: dict[Path, _GX] = {}   # per docs folder (a run's data_docs), most recent last
+_MAX_DOCS_STATES = 4
 _gx_lock = threading.RLock()  # one validation at a time: the data source's execution engine is shared
+_SITE = "run_data_docs"
 
 
 def _gx() -> _GX:
@@ -118,32 +131,56 @@ def _gx() -> _GX:
     if _gx_state is not None:
         return _gx_state
     with _gx_lock:
-        if _gx_state is not None:
-            return _gx_state
-        os.environ["GX_ANALYTICS_ENABLED"] = "false"  # no usage statistics (no network here anyway)
-        started = time.perf_counter()
-        import great_expectations as gx
-        from great_expectations.core import ExpectationSuite
-        from great_expectations.data_context.types.base import (
-            DataContextConfig,
-            InMemoryStoreBackendDefaults,
-            ProgressBarsConfig,
-        )
-        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-
-        _disable_batch_fingerprint()
-        config = DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-            analytics_enabled=False,
-            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-        )
-        context = gx.get_context(mode="ephemeral", project_config=config)
-        datasource = context.data_sources.add_pandas(name="cpo_checkpoints")
-        asset = datasource.add_dataframe_asset(name="frame")
-        batch_definition = asset.add_batch_definition_whole_dataframe(name="whole_frame")
-        _gx_state = _GX(context, datasource, batch_definition, ExpectationSuite, ExpectationConfiguration)
-        logger.debug("great_expectations %s ready in %.2fs", gx.__version__, time.perf_counter() - started)
+        if _gx_state is None:
+            started = time.perf_counter()
+            _gx_state = _context(None)
+            logger.debug("great_expectations %s ready in %.2fs", _gx_state.gx.__version__,
+                         time.perf_counter() - started)
         return _gx_state
+
+
+def _docs_gx(docs_dir: Path) -> _GX:
+    """A context whose Data Docs site, validation results and suites live in `docs_dir` (kept per folder)."""
+    docs_dir = docs_dir.resolve()
+    with _gx_lock:
+        state = _docs_states.pop(docs_dir, None) or _context(docs_dir)
+        _docs_states[docs_dir] = state  # most recent last
+        while len(_docs_states) > _MAX_DOCS_STATES:
+            _docs_states.pop(next(iter(_docs_states)))
+        return state
+
+
+def _context(docs_dir: Path | None) -> _GX:
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"  # no usage statistics (no network here anyway)
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    _disable_batch_fingerprint()
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    if docs_dir is not None:
+        def files(sub: str) -> dict:
+            return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir / sub)}
+
+        config.stores["validation_results_store"] = {"class_name": "ValidationResultsStore",
+                                                     "store_backend": files("results")}
+        config.stores["expectations_store"] = {"class_name": "ExpectationsStore", "store_backend": files("suites")}
+        config.data_docs_sites = {_SITE: {"class_name": "SiteBuilder", "show_how_to_buttons": False,
+                                          "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                                            "base_directory": str(docs_dir)},
+                                          "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}}
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    datasource = context.data_sources.add_pandas(name="cpo_checkpoints")
+    asset = datasource.add_dataframe_asset(name="frame")
+    batch_definition = asset.add_batch_definition_whole_dataframe(name="whole_frame")
+    return _GX(gx, context, datasource, batch_definition, _SITE if docs_dir is not None else None)
 
 
 def _disable_batch_fingerprint() -> None:
@@ -219,7 +256,9 @@ def _load_spec(suite: str) -> _SuiteSpec:
     if cached and cached[0] == mtime:
         return cached[1]
 
-    state = _gx()
+    _gx()
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
     raw = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(raw, dict) or not isinstance(raw.get("expectations"), list):
         raise ValueError(f"{path}: expected an object with an 'expectations' list")
@@ -231,7 +270,7 @@ def _load_spec(suite: str) -> _SuiteSpec:
         # Build it now so a typo fails loudly: ExpectationSuite(...) itself only *logs* an invalid
         # expectation and drops it, which would silently weaken the checkpoint.
         try:
-            state.ExpectationConfiguration(**copy.deepcopy(config)).to_domain_obj()
+            ExpectationConfiguration(**copy.deepcopy(config)).to_domain_obj()
         except Exception as e:  # noqa: BLE001 - re-raised with the file and position
             raise ValueError(f"{path}: expectation #{i + 1} ({item['type']}) is not valid: {e}") from e
         meta = item.get("meta") or {}
@@ -249,8 +288,9 @@ def _load_spec(suite: str) -> _SuiteSpec:
 
 # ------------------------------------------------------------------------------------------ checkpoint
 
-def run_checkpoint(suite: str, df: pl.DataFrame) -> CheckpointResult:
-    """Validate `df` against expectations/<suite>.json and explain every failure."""
+def run_checkpoint(suite: str, df: pl.DataFrame, docs_dir: Path | None = None) -> CheckpointResult:
+    """Validate `df` against expectations/<suite>.json with a GX Checkpoint and explain every failure;
+    with `docs_dir`, GX also writes the validation's Data Docs (HTML) into that folder."""
     import polars as pl
 
     if isinstance(df, pl.LazyFrame):
@@ -261,60 +301,79 @@ def run_checkpoint(suite: str, df: pl.DataFrame) -> CheckpointResult:
     started = time.perf_counter()
     spec = _load_spec(suite)
     present = set(df.columns)
-    failures: list[FailedExpectation] = []
-
     missing = [c for c in spec.required_columns if c not in present]
-    for column in missing:
-        failures.append(FailedExpectation(
-            expectation="expect_column_to_exist", column=column,
-            description=(f"required column {column!r} is missing; the frame has "
-                         f"{', '.join(df.columns) if df.width else 'no columns'}"),
-            unexpected_count=df.height, examples=[]))
-
     runnable, skipped = [], []
     for entry in spec.entries:
         if all(c in present for c in entry.columns):
             runnable.append(entry)
         elif not (entry.required or set(entry.columns) & set(spec.required_columns)):
             skipped.append(f"{entry.type}({', '.join(c for c in entry.columns)})")
-        # else: its required column is missing, which is already one failure above
+        # else: its required column is missing, which GX's expect_column_to_exist reports below
+    checks = runnable + [_column_exists(spec, column, df) for column in missing]
 
-    evaluated = len(missing)  # each missing required column counts as one (failed) check
-    if runnable:
-        results = _validate(spec, runnable, df)
-        by_index = {e.index: e for e in runnable}
-        evaluated += len(results)
-        for result in sorted(results, key=lambda r: r.expectation_config.meta[_INDEX_KEY]):  # suite order
-            entry = by_index[result.expectation_config.meta[_INDEX_KEY]]
+    failures: list[FailedExpectation] = []
+    evaluated, success, page = 0, True, None
+    if checks:
+        validation, page = _validate(spec, checks, df, Path(docs_dir) if docs_dir is not None else None)
+        by_index = {e.index: e for e in checks}
+        evaluated, success = validation.statistics["evaluated_expectations"], validation.success
+        for result in sorted(validation.results, key=lambda r: r.expectation_config.meta[_INDEX_KEY]):  # suite order
             if not result.success:
-                failures.append(_failure(entry, result, df))
+                failures.append(_failure(by_index[result.expectation_config.meta[_INDEX_KEY]], result, df))
 
-    outcome = CheckpointResult(suite=spec.name, success=not failures, evaluated=evaluated,
-                               failures=failures, skipped=skipped)
+    outcome = CheckpointResult(suite=spec.name, success=success and not failures, evaluated=evaluated,
+                               failures=failures, skipped=skipped, docs_page=page)
     logger.debug("checkpoint %s on %d rows: %s in %.3fs", suite, df.height,
                  "passed" if outcome.success else f"{len(failures)} failures", time.perf_counter() - started)
     return outcome
 
 
-def _validate(spec: _SuiteSpec, entries: list[_Entry], df: pl.DataFrame) -> list:
-    state = _gx()
+def _column_exists(spec: _SuiteSpec, column: str, df: pl.DataFrame) -> _Entry:
+    """GX's own check for a required column the frame lacks, described in plain words."""
+    return _Entry(index=len(spec.entries) + spec.required_columns.index(column),
+                  config={"type": "expect_column_to_exist", "kwargs": {"column": column}},
+                  type="expect_column_to_exist", columns=(column,), required=True,
+                  description=(f"required column {column!r} is missing; the frame has "
+                               f"{', '.join(df.columns) if df.width else 'no columns'}"))
+
+
+def _validate(spec: _SuiteSpec, entries: list[_Entry], df: pl.DataFrame, docs_dir: Path | None):
+    """Run the entries as one GX Checkpoint (one ValidationDefinition on the whole frame); with docs_dir, GX's
+    UpdateDataDocsAction renders it into that folder. Returns GX's validation result and the page's path."""
+    state = _docs_gx(docs_dir) if docs_dir is not None else _gx()
+    gx = state.gx
     expectations = []
     for entry in entries:
         config = copy.deepcopy(entry.config)
         config["meta"] = {**(config.get("meta") or {}), _INDEX_KEY: entry.index}
+        config["description"] = entry.description  # GX's own field: Data Docs show our plain words
         expectations.append(config)
-    suite = state.ExpectationSuite(name=spec.name, expectations=expectations)
-    if len(suite.expectations) != len(expectations):  # GX logs and drops invalid ones; never run fewer
-        raise ValueError(f"suite {spec.name!r}: GX accepted only {len(suite.expectations)} of "
-                         f"{len(expectations)} expectations (see the log)")
     pdf = df.to_pandas()
     with _gx_lock:
+        context = state.context
+        suite = gx.ExpectationSuite(name=spec.name, expectations=expectations)
+        if len(suite.expectations) != len(expectations):  # GX logs and drops invalid ones; never run fewer
+            raise ValueError(f"suite {spec.name!r}: GX accepted only {len(suite.expectations)} of "
+                             f"{len(expectations)} expectations (see the log)")
+        suite = context.suites.add_or_update(suite)
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=spec.name, data=state.batch_definition, suite=suite))
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[state.site])] if state.site else []
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(name=spec.name, validation_definitions=[definition], actions=actions,
+                          result_format=_RESULT_FORMAT))
         try:
-            batch = state.batch_definition.get_batch(batch_parameters={"dataframe": pdf})
-            validation = batch.validate(suite, result_format=_RESULT_FORMAT)
+            result = checkpoint.run(batch_parameters={"dataframe": pdf})
         finally:
             _release_batch(state)
-    return list(validation.results)
+        (key, validation), = result.run_results.items()
+        page = None
+        if state.site:
+            urls = context.get_docs_sites_urls(resource_identifier=key, site_names=[state.site])
+            page = urls[0]["site_url"] if urls else None
+        else:  # the in-memory store would otherwise keep every result of the process
+            context.validation_results_store.remove_key(key)
+    return validation, page
 
 
 def _failure(entry: _Entry, result, df: pl.DataFrame) -> FailedExpectation:

@@ -124,11 +124,12 @@ def chain_problems(rows: list[dict]) -> list[str]:
         missing = [c for c in COLUMNS if c not in row or row[c] is None]
         if missing:
             return [f"row {i}: columns missing {missing}"]
+        what = f"variant {row['variant_id']}" if row["event"] == SCREEN else f"{row['event'] or 'unnamed'} event"
         if row["record_hash"] != record_hash(row):
-            problems.append(f"row {i} (variant {row['variant_id']}): content does not match its record_hash "
+            problems.append(f"row {i} ({what}): content does not match its record_hash "
                             "(the row was edited or forged)")
         if row["prev_hash"] != prev:
-            problems.append(f"row {i} (variant {row['variant_id']}): prev_hash does not match row {i - 1}'s "
+            problems.append(f"row {i} ({what}): prev_hash does not match row {i - 1}'s "
                             "record_hash (a row was removed, inserted or moved before it)")
         prev = row["record_hash"]
     return problems
@@ -144,53 +145,11 @@ def final_decisions(rows: list[dict]) -> dict[str, str]:
     return {r["variant_id"]: r["decision"] for r in screening_rows(rows)}
 
 
-def verify_run(run_dir: str | Path) -> list[str]:
-    """Everything wrong with a run's audit evidence; empty when coverage is 100% and the chain is intact."""
-    run = Path(run_dir)
-    audit_path = run / "audit_log.csv"
-    if not audit_path.exists():
-        return [f"{audit_path}: missing"]
-    rows = read_rows(audit_path)
-    problems = chain_problems(rows)
-    problems += anchor_problems(run / "manifest.json", rows)
-    decisions = final_decisions(rows)
-    variants = [json.loads(line) for line in (run / "variants.jsonl").read_text("utf-8").splitlines() if line.strip()] \
-        if (run / "variants.jsonl").exists() else []
-    for v in variants:
-        decided = decisions.get(v["variant_id"])
-        if decided is None:
-            problems.append(f"variant {v['variant_id']} has no screening decision in the audit log")
-        elif {"pass": "passed", "block": "blocked"}[decided] != v.get("status"):
-            problems.append(f"variant {v['variant_id']} is '{v.get('status')}' in variants.jsonl but its last "
-                            f"audit decision is '{decided}'")
-    problems += assignment_problems(run / "assignments.csv", decisions)
-    return problems
+def verify_run(run_dir: str | Path, allow_unkeyed: bool = False) -> list[str]:
+    """Everything wrong with a run's evidence (tasks/safety/verify.py); empty when it all holds."""
+    from tasks.safety.verify import verify
 
-
-def anchor_problems(manifest_path: Path, rows: list[dict]) -> list[str]:
-    if not manifest_path.exists():
-        return []
-    audit = json.loads(manifest_path.read_text("utf-8")).get("audit", {})
-    problems = []
-    if "rows" in audit and audit["rows"] != len(rows):
-        problems.append(f"audit log has {len(rows)} rows but the manifest recorded {audit['rows']} "
-                        "(rows were removed or appended after the run)")
-    if audit.get("head") and rows and rows[-1]["record_hash"] != audit["head"]:
-        problems.append(f"row {len(rows)}: last record_hash differs from the manifest's chain head")
-    return problems
-
-
-def assignment_problems(path: Path, decisions: dict[str, str]) -> list[str]:
-    if not path.exists():
-        return []
-    bad: dict[str, int] = {}
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        for row in csv.DictReader(f):
-            vid = row.get("variant_id") or ""
-            if vid and decisions.get(vid) != "pass":
-                bad[vid] = bad.get(vid, 0) + 1
-    return [f"{n} customers assigned variant {vid}, which {'was blocked' if decisions.get(vid) else 'was never screened'}"
-            for vid, n in bad.items()]
+    return verify(run_dir, allow_unkeyed=allow_unkeyed).problems
 
 
 def export(run_dir: str | Path, out: str | Path) -> int:
@@ -199,5 +158,5 @@ def export(run_dir: str | Path, out: str | Path) -> int:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: safe_cell(str(row[k])) for k in COLUMNS})
+            writer.writerow({k: safe_cell(str(row.get(k) or "")) for k in COLUMNS})
     return len(rows)
