@@ -20,15 +20,10 @@ $(STAMP): pyproject.toml
 # A random audit key per invocation, for run and verify, written nowhere; the demo folder is re-created, since
 # a new key cannot check the anchor an earlier invocation signed.
 demo: setup
-<<<<<<< HEAD
-	$(BIN)/cpo run --out runs/demo --approve-as demo-operator
-	$(BIN)/cpo audit verify runs/demo
-=======
 	rm -rf runs/demo
 	key=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(32))'); \
 	CPO_AUDIT_KEY=$$key $(BIN)/cpo run --out runs/demo --approve-as demo && \
 	CPO_AUDIT_KEY=$$key $(BIN)/cpo audit verify runs/demo
->>>>>>> issue-11-evidence
 
 test: setup
 	$(BIN)/python -m pytest

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from tasks.retrieval import Hit
 from tasks.rundir import RunDir
 from tasks.safety import Screener, make_harm_scorer, passed_by_segment
 from tasks.privacy import pii_columns
+from tasks.safety.anchor import seal
 from tasks.safety.audit import AuditLog
 from tasks.safety.rules import Context
 from tasks.sections import audit_summary, campaign_report
@@ -158,10 +161,15 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
     retriever = make_retriever(backends.retriever, documents)
     generator = make_generator(backends.generator, brand, subject_max, policy)
     screener = Screener(make_harm_scorer(backends.screener, brand.competitors), Context(brand, policy, by_id, today, subject_max))
+    checked_docs = Path(tempfile.mkdtemp(prefix="cpo-docs-"))  # GX's pages move into the folder once it exists
     with run.stage("ingest"):
         df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
                                     campaign.consent.all_opted_in_basis)
-        stages.validate_customers(df, customers)
+        try:
+            stages.validate_customers(df, customers, checked_docs)
+        except Exception:
+            shutil.rmtree(checked_docs, ignore_errors=True)
+            raise
         check_eligible(df, customers, exp.min_eligible_customers)
         personal = pii_columns(df)
     config_path = config or str(PROJECT_DIR / "config" / "campaign.yaml")
@@ -176,6 +184,10 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         run.status("running")
         create_link_artifact(key=f"{artifact_key(run_id)}-folder", link=run.path.resolve().as_uri(),
                              link_text=str(run.path.resolve()), description="The run folder")
+        docs = run.path / "data_docs"
+        if not docs.exists():
+            shutil.move(str(checked_docs), docs)
+        shutil.rmtree(checked_docs, ignore_errors=True)
         run.finish("ingest", customers=df, consent=consent, personal=personal)
         with run.stage("segment"):
             if saved := run.reuse("segment"):
@@ -197,7 +209,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             else:
                 variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
                 run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
-                stages.validate_screening(variants, audit)
+                stages.validate_screening(variants, audit, docs)
+                seal(run.path)
                 run.finish("generate+screen", ["variants.jsonl"], variants=variants)
             passed = passed_by_segment(variants, [p.name for p in profiles], exp.min_passed_variants_per_segment)
         with run.stage("assign"):
@@ -205,7 +218,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 assignments, weights = saved["assignments"], saved["weights"]
             else:
                 assignments, weights = stages.assign_arms(df, passed, exp.control_weight, campaign.seed,
-                                                          campaign.name, exp.holdout_weight, exp.treatment_weights)
+                                                          campaign.name, exp.holdout_weight, exp.treatment_weights,
+                                                          docs)
                 run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
                 run.finish("assign", ["assignments.csv"], assignments=assignments, weights=weights)
             frame = assignments.join(df.drop("segment"), on="customer_id", how="left")
@@ -278,6 +292,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
             manifest["generation_usage"] = generator.usage_report()
         run.write_json("manifest.json", manifest)
+        seal(run.path)
         run.current = "report"
         run.status("complete")
     except Exception as e:  # Prefect's pause/abort signals are BaseExceptions and pass untouched

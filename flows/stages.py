@@ -50,9 +50,9 @@ def ingest(customers: str, transactions: str | None, columns: dict[str, str],
 
 
 @task(name="validate-customers", cache_policy=NO_CACHE)
-def validate_customers(df: pl.DataFrame, source: str) -> None:
+def validate_customers(df: pl.DataFrame, source: str, docs_dir: Path | None = None) -> None:
     """Great Expectations checkpoint between ingest and segmentation."""
-    result = run_checkpoint("customers", df)
+    result = run_checkpoint("customers", df, docs_dir)
     if not result.success:
         raise InputError(f"{source}: customer data failed validation\n{result.summary()}")
 
@@ -114,21 +114,21 @@ def screen(screener: Screener, variants: list[Variant], audit: AuditLog) -> list
 
 
 @task(name="validate-screening", cache_policy=NO_CACHE)
-def validate_screening(variants: list[Variant], audit: AuditLog) -> None:
+def validate_screening(variants: list[Variant], audit: AuditLog, docs_dir: Path | None = None) -> None:
     """GX checkpoint before assignment: every variant has a decision and its status matches it."""
     frame = pl.DataFrame([{"variant_id": v.variant_id, "status": v.status,
                            "decision": (audit.lookup(v) or {}).get("decision")} for v in variants],
                          schema={"variant_id": pl.String, "status": pl.String, "decision": pl.String})
-    result = run_checkpoint("screening", frame)
+    result = run_checkpoint("screening", frame, docs_dir)
     if not result.success:
         raise SafetyGateError(f"screening checkpoint failed; nothing was assigned\n{result.summary()}")
 
 
 @task(name="assign", cache_policy=NO_CACHE)
 def assign_arms(df: pl.DataFrame, passed: dict, control_weight: float, seed: int, salt: str, holdout: float,
-                treatment_weights: dict[str, float] | None = None):
+                treatment_weights: dict[str, float] | None = None, docs_dir: Path | None = None):
     assignments, weights = assign(df, passed, control_weight, seed, salt, holdout, treatment_weights)
-    result = run_checkpoint("assignments", assignments)
+    result = run_checkpoint("assignments", assignments, docs_dir)
     leaked = unscreened_sends(assignments, passed)
     if not result.success or leaked:
         raise SafetyGateError(f"assignment checkpoint failed; nothing was sent\n{result.summary()}"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tasks.errors import InputError
 from tasks.rundir import RunDir, now, sha256_of
+from tasks.safety.anchor import seal
 
 FINGERPRINT = ("inputs", "config", "policy_version", "brand", "strategies_sha256", "backends", "seed")
 
@@ -68,6 +69,7 @@ def record_decision(run: RunDir, audit, decision: str, actor: str, text: str, ho
     record = {"decision": decision, "by": actor.strip(), "text": text, "how": how, "at": now(),
               "design_sha256": design_sha}
     run.write_json("approval.json", record)
+    seal(run.path)
     return record
 
 
