@@ -13,8 +13,6 @@ from tasks.privacy import kind_by_content, kind_by_name, normalise_name, safe_ro
 
 RFM = ("recency_days", "frequency", "monetary")
 NUMERIC = {"recency_days": pl.Float64, "frequency": pl.Float64, "monetary": pl.Float64, "age": pl.Float64}
-TRUE_WORDS = {"true", "t", "yes", "y", "1", "1.0", "opt-in", "opted_in", "subscribed"}
-FALSE_WORDS = {"false", "f", "no", "n", "0", "0.0", "opt-out", "opted_out", "unsubscribed"}
 
 
 def examples(df: pl.DataFrame, mask: pl.Expr, columns: list[str], limit: int = 5) -> str:
@@ -62,19 +60,6 @@ def to_number(df: pl.DataFrame, column: str, source: Path) -> pl.DataFrame:
     if df.select(bad.any()).item():
         raise InputError(f"{source}: column '{column}' must hold numbers (e.g. 1234.50; no NaN, infinity or "
                          f"1.234,50); bad rows: {examples(df, bad, ['customer_id', column])}")
-    return df.with_columns(value.alias(column))
-
-
-def to_boolean(df: pl.DataFrame, column: str, source: Path) -> pl.DataFrame:
-    if column not in df.columns or df.schema[column] == pl.Boolean:
-        return df
-    word = pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
-    value = (pl.when(word.is_in(TRUE_WORDS)).then(True).when(word.is_in(FALSE_WORDS)).then(False)
-             .otherwise(None))
-    bad = value.is_null() & word.is_not_null() & (word != "")
-    if df.select(bad.any()).item():
-        raise InputError(f"{source}: column '{column}' must be true/false (or yes/no, 1/0); bad rows: "
-                         f"{examples(df, bad, ['customer_id', column])}")
     return df.with_columns(value.alias(column))
 
 
@@ -127,7 +112,21 @@ def load_customers(path: str | Path, mapping: dict[str, str] | None = None,
         if df.select(empty.any()).item():
             raise InputError(f"{path}: column '{column}' is empty on {df.select(empty.sum()).item()} rows "
                              f"(RFM needs a value for every customer); e.g. {examples(df, empty, ['customer_id', column])}")
-    return to_boolean(df, "email_opt_in", path)
+    return resolve_address(df, mapping, path)
+
+
+def resolve_address(df: pl.DataFrame, mapping: dict[str, str], source: Path) -> pl.DataFrame:
+    """The email address column: `email`, the column mapped onto it, or the one column that is an address by
+    name (Email, Email Address, e-mail ...) or by content. Customers without an address are never emailed."""
+    if "email" in df.columns:
+        return df
+    consent = OPT_IN_NAMES | OPT_OUT_NAMES
+    by_name = [c for c in df.columns if kind_by_name(c) == "email" and normalise_name(c) not in consent]
+    found = by_name or [c for c in df.columns if kind_by_content(df[c], share_needed=0.8) == "email"]
+    if len(found) > 1:
+        raise InputError(f"{source}: several columns could hold the email address ({', '.join(found)}); name the "
+                         f"one to use with --column email=COLUMN")
+    return df.rename({found[0]: "email"}) if found else df
 
 
 # Columns that say who agreed to marketing email (normalised names); opt-out columns are read inverted.
@@ -140,24 +139,41 @@ OPT_OUT_NAMES = {"email_opt_out", "opt_out", "optout", "opted_out", "email_optou
                  "do_not_mail", "dne", "dnc"}
 
 
+# Values that say what they mean whatever the column is called; plain yes/no follow the column's direction.
+SAYS_IN = {"opt-in", "opted_in", "opted-in", "optin", "subscribed", "consented", "granted"}
+SAYS_OUT = {"opt-out", "opted_out", "opted-out", "optout", "unsubscribed", "cleaned", "revoked", "declined",
+            "withdrawn"}
+YES, NO = {"true", "t", "yes", "y", "1", "1.0"}, {"false", "f", "no", "n", "0", "0.0"}
+
+
+def may_email(df: pl.DataFrame, column: str, says_out: bool, source: Path) -> pl.Expr:
+    """True where `column` says the customer agreed to marketing email; null where it is empty."""
+    if df.schema[column] == pl.Boolean:
+        return ~pl.col(column) if says_out else pl.col(column)
+    word = pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+    value = (pl.when(word.is_in(SAYS_IN)).then(True).when(word.is_in(SAYS_OUT)).then(False)
+             .when(word.is_in(YES)).then(not says_out).when(word.is_in(NO)).then(says_out).otherwise(None))
+    bad = value.is_null() & word.is_not_null() & (word != "")
+    if df.select(bad.any()).item():
+        raise InputError(f"{source}: consent column '{column}' must say yes/no, true/false, 1/0, opted in or "
+                         f"opted out; bad rows: {examples(df, bad, ['customer_id', column])}")
+    return value
+
+
 def resolve_consent(df: pl.DataFrame, mapping: dict[str, str], all_opted_in_basis: str | None,
                     source: Path) -> tuple[pl.DataFrame, dict]:
-    """Who agreed to be emailed. `email_opt_in` (or the column mapped onto it) wins; otherwise one column
-    whose name says opt-in (or opt-out, read inverted) is used and named; otherwise the operator's explicit
-    statement that the whole file consented. With none of these the run stops: consent is never assumed."""
-    if "email_opt_in" in df.columns:
-        return df, {"column": mapping.get("email_opt_in", "email_opt_in"), "rule": "column"}
-    found = {c: normalise_name(c) in OPT_OUT_NAMES for c in df.columns
-             if normalise_name(c) in OPT_IN_NAMES | OPT_OUT_NAMES}
-    if len(found) > 1:
-        raise InputError(f"{source}: several columns could say who consented to email ({', '.join(found)}); "
-                         f"name the one to use with --column email_opt_in=COLUMN")
-    if found:
-        column, inverted = next(iter(found.items()))
-        df = to_boolean(df.rename({column: "email_opt_in"}), "email_opt_in", source)
-        if inverted:
-            df = df.with_columns(~pl.col("email_opt_in"))
-        return df, {"column": column, "rule": "opt-out column, inverted" if inverted else "opt-in column"}
+    """Who agreed to be emailed. Every column that speaks of consent counts: `email_opt_in` (or the column
+    mapped onto it) and each column whose name says opt-in or opt-out (read inverted); a customer may be
+    emailed only if all of them say yes, and an empty value is a no. Without such a column, only the
+    operator's explicit statement that the whole file consented will do: consent is never assumed."""
+    columns = {c: normalise_name(c) in OPT_OUT_NAMES for c in df.columns
+               if c == "email_opt_in" or normalise_name(c) in OPT_IN_NAMES | OPT_OUT_NAMES}
+    if columns:
+        agreed = pl.all_horizontal([may_email(df, c, out, source).fill_null(False) for c, out in columns.items()])
+        named = [mapping.get(c, c) if c == "email_opt_in" else c for c in columns]
+        rule = ("all must say yes: " if len(columns) > 1 else "") + ", ".join(
+            f"{n} ({'opt-out, read inverted' if out else 'opt-in'})" for n, out in zip(named, columns.values()))
+        return df.with_columns(agreed.alias("email_opt_in")), {"column": ", ".join(named), "rule": rule}
     if all_opted_in_basis:
         return (df.with_columns(pl.lit(True).alias("email_opt_in")),
                 {"column": None, "rule": "declared: every customer in the file opted in", "basis": all_opted_in_basis})

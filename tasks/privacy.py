@@ -14,6 +14,7 @@ PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d ().-]{6,}\d(?![\w.])")
 NATIONAL_ID = re.compile(r"^\d{3}-\d{2}-\d{4}$|^[A-Z]{2}\d{6}[A-D]$")  # US SSN, UK National Insurance number
 CARD = re.compile(r"^(?:\d[ -]?){13,19}$")
 DATE = re.compile(r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b")
+FULL_NAME = re.compile(r"^[A-Z][a-zà-ÿ'’-]+(?: [A-Z][a-zà-ÿ'’.-]+){1,3}$")
 PERSON_NAME = re.compile(r"^[A-Z][a-zà-ÿ'’-]+(?: [A-Z][a-zà-ÿ'’.-]+){0,3}$")
 
 # Column names (lower case, runs of non-alphanumerics as "_") that hold personal data, by kind.
@@ -40,14 +41,37 @@ def normalise_name(column: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", column.lower()).strip("_")
 
 
+# Name parts that mark personal data wherever they appear (spouse_ssn, home_phone, billing_address).
+TOKENS = {"email": "email", "emails": "email", "phone": "phone", "mobile": "phone", "telephone": "phone",
+          "msisdn": "phone", "whatsapp": "phone", "ssn": "national_id", "passport": "national_id",
+          "nino": "national_id", "iban": "payment", "address": "address", "street": "address", "dob": "birth_date",
+          "birthday": "birth_date", "birthdate": "birth_date", "surname": "name", "firstname": "name",
+          "lastname": "name", "fullname": "name", "username": "name", "ip": "network"}
+
+
 def kind_by_name(column: str) -> str | None:
+    """By the whole name, or by its last part (home_phone, spouse_ssn, billing_address) or a first part followed
+    only by a number word (phone_no, ssn_1); email_opt_in or email_open_rate describe, they are not addresses."""
     name = normalise_name(column)
-    return next((kind for kind, names in NAMES.items() if name in names), None)
+    exact = next((kind for kind, names in NAMES.items() if name in names), None)
+    parts = name.split("_")
+    if exact or not parts:
+        return exact
+    if parts[-1] in TOKENS:
+        return TOKENS[parts[-1]]
+    if parts[0] in TOKENS and len(parts) == 2 and parts[1] in {"number", "no", "num", "nr", "addr", "id", "1", "2"}:
+        return TOKENS[parts[0]]
+    return None
 
 
-def kind_by_content(values: pl.Series) -> str | None:
-    """What most of a text column's values look like: emails, phone numbers, national ids, card numbers or
-    people's names (capitalised words, many distinct values)."""
+def kind_by_content(values: pl.Series, share_needed: float = 0.2) -> str | None:
+    """What a column's values are when `share_needed` of them look like emails, phone numbers, national ids
+    or card numbers, or most look like people's names. Integer columns are checked for phone numbers too."""
+    if values.dtype.is_integer():
+        digits = values.drop_nulls().cast(pl.String).head(SAMPLE)
+        if digits.len() and digits.str.len_chars().is_between(10, 13).mean() >= 0.5:
+            return "phone"
+        return None
     if values.dtype != pl.String:
         return None
     text = values.drop_nulls().str.strip_chars()
@@ -55,15 +79,18 @@ def kind_by_content(values: pl.Series) -> str | None:
     if not sample:
         return None
     share = lambda pattern: sum(bool(pattern.fullmatch(v)) for v in sample) / len(sample)  # noqa: E731
-    if share(EMAIL) >= 0.5:
+    if share(EMAIL) >= share_needed:
         return "email"
-    if share(NATIONAL_ID) >= 0.5:
+    if share(NATIONAL_ID) >= share_needed:
         return "national_id"
-    if share(CARD) >= 0.5:
+    if share(CARD) >= share_needed:
         return "payment"
-    if sum(bool(PHONE.fullmatch(v)) and _phone_like(v) for v in sample) / len(sample) >= 0.5:
+    if sum(bool(PHONE.fullmatch(v)) and _phone_like(v) for v in sample) / len(sample) >= share_needed:
         return "phone"
-    if share(PERSON_NAME) >= 0.8 and len(set(sample)) >= max(20, 0.05 * len(sample)):
+    distinct = len(set(sample))
+    if share(FULL_NAME) >= 0.5 and distinct >= min(5, len(sample)):
+        return "name"
+    if share(PERSON_NAME) >= 0.8 and distinct >= max(20, 0.05 * len(sample)):
         return "name"
     return None
 

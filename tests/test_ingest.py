@@ -13,7 +13,8 @@ def write(tmp_path, text, name="c.csv"):
 
 def test_maps_columns_and_types(tmp_path):
     p = write(tmp_path, "id,last_days,orders,spend,email_opt_in\n1,5,2,10,yes\n2,9,1,5.5,no\n")
-    df = load_customers(p, {"customer_id": "id", "recency_days": "last_days", "frequency": "orders", "monetary": "spend"})
+    mapping = {"customer_id": "id", "recency_days": "last_days", "frequency": "orders", "monetary": "spend"}
+    df, _ = resolve_consent(load_customers(p, mapping), mapping, None, p)
     assert df["customer_id"].to_list() == ["1", "2"]
     assert df["monetary"].dtype == pl.Float64 and df["email_opt_in"].to_list() == [True, False]
 
@@ -45,7 +46,7 @@ def test_non_numeric_value_names_row(tmp_path):
 def test_bad_opt_in_names_row(tmp_path):
     p = write(tmp_path, "customer_id,recency_days,frequency,monetary,email_opt_in\n1,2,3,4,maybe\n")
     with pytest.raises(InputError, match="email_opt_in.*maybe"):
-        load_customers(p)
+        resolve_consent(load_customers(p), {}, None, p)
 
 
 def test_transactions_give_rfm(tmp_path):
@@ -128,7 +129,7 @@ def test_no_consent_column_stops_and_says_how_to_fix(tmp_path):
 
 def test_opt_in_column_under_another_name_is_found(tmp_path):
     df, consent = consent_of(tmp_path, "Accepts Marketing", ["yes", "no", ""])
-    assert df["email_opt_in"].to_list() == [True, False, None] and consent["column"] == "Accepts Marketing"
+    assert df["email_opt_in"].to_list() == [True, False, False] and consent["column"] == "Accepts Marketing"
 
 
 def test_opt_out_column_is_read_inverted(tmp_path):
@@ -136,10 +137,29 @@ def test_opt_out_column_is_read_inverted(tmp_path):
     assert df["email_opt_in"].to_list() == [False, True] and "inverted" in consent["rule"]
 
 
-def test_two_candidate_columns_are_ambiguous(tmp_path):
-    p = write(tmp_path, f"{BASE},opt_in,unsubscribed\nc1,1,1,1,yes,no\n")
-    with pytest.raises(InputError, match="several columns"):
-        resolve_consent(load_customers(p), {}, None, p)
+def test_every_consent_column_must_say_yes(tmp_path):
+    p = write(tmp_path, f"{BASE},email_opt_in,unsubscribed\nc1,1,1,1,yes,no\nc2,1,1,1,yes,yes\nc3,1,1,1,no,no\n")
+    df, consent = resolve_consent(load_customers(p), {}, None, p)
+    assert df["email_opt_in"].to_list() == [True, False, False] and "all must say yes" in consent["rule"]
+
+
+@pytest.mark.parametrize("header,values,expected", [
+    ("opt_out", ["opted_out", "", "opted_in"], [False, False, True]),
+    ("Unsubscribed", ["unsubscribed", "subscribed", "no"], [False, True, True]),
+    ("do_not_email", ["opt-out", "opt-in", "TRUE"], [False, True, False]),
+    ("email_opt_in", ["Y", " yes ", "1.0"], [True, True, True]),
+])
+def test_values_that_say_what_they_mean_win_over_the_column_direction(tmp_path, header, values, expected):
+    df, _ = consent_of(tmp_path, header, values)
+    assert df["email_opt_in"].to_list() == expected
+
+
+def test_the_address_column_is_found_by_name_and_blank_addresses_are_not_emailed(tmp_path):
+    from tasks.experiment.assign import eligible
+
+    p = write(tmp_path, f"{BASE},Email,email_opt_in\nc1,1,1,1,a@x.org,yes\nc2,1,1,1,,yes\n")
+    df, _ = resolve_consent(load_customers(p), {}, None, p)
+    assert df.filter(eligible(df))["customer_id"].to_list() == ["c1"]
 
 
 def test_a_mapped_column_wins(tmp_path):
