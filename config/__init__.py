@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tasks.errors import InputError
 
@@ -41,9 +41,17 @@ def strategy_names() -> list[str]:
 
 class Segmentation(_Strict):
     method: Literal["rfm", "kmeans"] = "rfm"
-    k_range: tuple[int, int] = Field((3, 6), description="k-means: k chosen by silhouette within this range")
+    k_range: tuple[Annotated[int, Field(ge=2, le=20)], Annotated[int, Field(ge=2, le=20)]] = Field(
+        (3, 6), description="k-means: k chosen by silhouette within this range (2 to 20, smallest first)")
     min_segment_share: float = Field(0.05, ge=0, lt=0.5)
     features: list[str] = ["recency_days", "frequency", "monetary"]
+
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.k_range[0] > self.k_range[1]:
+            raise ValueError(f"k_range {list(self.k_range)}: the smallest k comes first")
+        return self
 
 
 class Retrieval(_Strict):
@@ -128,13 +136,21 @@ class Effect(_Strict):
     value: Any
     rel_lift: float = Field(ge=-0.9, le=3)
 
+    @model_validator(mode="after")
+    def _comparable(self):
+        if self.op in ("<=", ">=", "<", ">") and not isinstance(self.value, (int, float)):
+            raise ValueError(f"effect on {self.attribute}: '{self.op}' needs a number, got {self.value!r}")
+        if self.op == "in" and not isinstance(self.value, list):
+            raise ValueError(f"effect on {self.attribute}: 'in' needs a list, got {self.value!r}")
+        return self
+
 
 class Simulation(_Strict):
     enabled: bool = True
     default_open_rate: float = Field(0.22, gt=0, lt=1)
     default_click_given_open: float = Field(0.18, gt=0, lt=1)
     convert_given_click: float = Field(0.12, gt=0, lt=1)
-    personalization_lift: dict[str, float] = {}
+    personalization_lift: dict[Literal["opened", "clicked"], float] = {}
     effects: list[Effect] = []
 
 
@@ -143,6 +159,8 @@ class Consent(_Strict):
         None, description="set only when every customer in the file consented to marketing email: why (e.g. "
                           "'double opt-in at sign-up, checked by CRM export 2026-11-30'); recorded in the "
                           "manifest and the report")
+
+    _basis = field_validator("all_opted_in_basis")(classmethod(lambda cls, v: _a_statement(v)))
 
 
 class Campaign(_Strict):
@@ -170,9 +188,18 @@ class Campaign(_Strict):
         return self
 
 
+def _a_statement(text: str | None) -> str | None:
+    """A reason a person wrote: at least ten characters, three of them letters (not blanks or dots)."""
+    if text is not None and (len(text.strip()) < 10 or sum(c.isalpha() for c in text) < 3):
+        raise ValueError(f"{text!r} is not a reason: write in words why (at least 10 characters)")
+    return text.strip() if text is not None else None
+
+
 class Weakened(_Strict):
-    reason: str = Field(min_length=10, description="why this campaign may be screened under a weaker policy")
+    reason: str = Field(description="why this campaign may be screened under a weaker policy")
     approved_by: str = ""
+
+    _reason = field_validator("reason")(classmethod(lambda cls, v: _a_statement(v)))
 
 
 class Policy(_Strict):
@@ -206,6 +233,9 @@ class Policy(_Strict):
                for c, t in floor.category_thresholds.items() if self.category_thresholds.get(c, 8) > t]
         out += [f"rule {r} is {self.rules.get(r, 'off')} (floor: block)"
                 for r, action in floor.rules.items() if action == "block" and self.rules.get(r) != "block"]
+        extra = sorted(set(self.allowed_merge_fields) - set(floor.allowed_merge_fields))
+        if extra:
+            out.append(f"merge fields allowed beyond the floor: {', '.join(extra)}")
         missing = [t for t in floor.claim_terms if t.lower() not in {c.lower() for c in self.claim_terms}]
         if missing:
             out.append(f"claim terms no longer checked: {', '.join(missing)}")
@@ -221,9 +251,21 @@ class Brand(_Strict):
     competitors: list[str] = []
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML that refuses a key given twice (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if twice:
+            raise yaml.constructor.ConstructorError(None, None, f"key(s) given twice: {', '.join(twice)}",
+                                                    node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeys) or {}
     except FileNotFoundError:
         raise InputError(f"{path}: config file not found") from None
     except yaml.YAMLError as e:
@@ -304,9 +346,12 @@ def load_backends(env: dict | None = None) -> Backends:
     import os
 
     env = os.environ if env is None else env
-    if problem := unknown_names(sorted(k for k in env if k.startswith("CPO_")), sorted(KNOWN_ENV),
-                                "setting in the environment"):
+    if problem := unknown_names(sorted(k for k in env if k.upper().startswith("CPO_") and k not in KNOWN_ENV),
+                                sorted(KNOWN_ENV), "setting in the environment"):
         raise InputError(f"environment: {problem}")
+    blank = sorted(k for k in ("CPO_GENERATOR", "CPO_RETRIEVER", "CPO_SCREENER") if k in env and not env[k].strip())
+    if blank:
+        raise InputError(f"environment: {', '.join(blank)} set but empty; unset it for the default or name a backend")
     data = {k: env[f"CPO_{k.upper()}"].strip().lower() for k in ("generator", "retriever", "screener")
             if env.get(f"CPO_{k.upper()}", "").strip()}
     try:

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 # No network here: keep Prefect's temporary server and GX from phoning home.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# A loaded machine starts Prefect's temporary server slowly; its default 20 s wait made parallel runs fail.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def parse_pairs(pairs: list[str] | None, flag: str = "--column",

@@ -22,6 +22,9 @@ from tasks.errors import InputError
 
 EXCEL = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 DELIMITERS = [",", ";", "\t", "|"]
+COMMON_ENCODINGS = ["cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "koi8_r",
+                    "iso8859_2", "iso8859_5", "iso8859_7", "mac_roman", "shift_jis", "euc_jp", "gb18030", "big5",
+                    "euc_kr"]
 LATIN = {"cp1252", "cp1250", "cp1254", "cp1257", "latin_1", "iso8859_15", "iso8859_2", "iso8859_9", "mac_roman",
          "mac_latin2", "cp850", "cp437"}
 # A cell a spreadsheet would evaluate: a trigger after optional (Unicode) whitespace, or a leading tab / CR.
@@ -53,7 +56,10 @@ def read_table_info(path: str | Path, what: str = "file",
     if data[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0") or path.suffix.lower() in EXCEL:
         return _excel(path), {"format": "excel"}
     text, encoding = decode(data, path)
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
+    if "\r" in text and "\n" not in text:  # classic Mac line endings
+        text = text.replace("\r", "\n")
+    sniffed = sniff_delimiter(text)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" and sniffed in (",", "\t") and "\t" in text[:4096] else sniffed
     header = next(csv.reader([text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")], delimiter=delimiter), [])
     try:
         df = pl.read_csv(io.StringIO(text), separator=delimiter, infer_schema_length=None, try_parse_dates=False,
@@ -62,23 +68,40 @@ def read_table_info(path: str | Path, what: str = "file",
     except pl.exceptions.PolarsError as e:
         raise InputError(f"{path}: cannot be read as a table ({_first_line(e)}); check that every row has "
                          f"the header's {text.splitlines()[0].count(delimiter) + 1} fields") from None
-    return df, {"format": "csv", "encoding": encoding, "delimiter": delimiter}
+    return checked_header(df, path), {"format": "csv", "encoding": encoding, "delimiter": delimiter}
+
+
+def checked_header(df: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """Header names stripped of spaces; a name given twice is refused (it would hide one of the columns)."""
+    names = [c.replace("\ufeff", "").strip() for c in df.columns]
+    twice = sorted({re.sub(r"_duplicated_\d+$", "", n) for n in names if re.search(r"_duplicated_\d+$", n)}
+                   | {n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{path}: column(s) {', '.join(twice)} appear more than once in the header; keep one")
+    return df.rename(dict(zip(df.columns, names)))
 
 
 def decode(data: bytes, path: Path) -> tuple[str, str]:
     """Text and its encoding. UTF-8 first (with or without BOM); UTF-16 by its BOM; otherwise the encoding
     charset-normalizer finds. Binary data, or bytes no encoding explains, are named with their line."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16"), "utf-16"
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path}: starts as UTF-16 but is cut off or damaged near byte {e.start}; "
+                             f"save it again as CSV UTF-8") from None
     if b"\x00" in data[:8192]:
         raise InputError(f"{path}: looks like a binary file, not a CSV (save it as CSV, UTF-8)")
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as e:
         bad_line = data[:e.start].count(b"\n") + 1
+    if re.search(rb"[\xc3-\xc5][\x80-\xbf]|\xe2\x80[\x90-\xa6]", data):  # UTF-8 letters elsewhere in the file
+        raise InputError(f"{path}: mixes encodings: line {bad_line} is not UTF-8 while other lines are; save the "
+                         f"file again as CSV UTF-8")
     from charset_normalizer import from_bytes
 
-    guess = from_bytes(data).best()
+    guess = from_bytes(data, cp_isolation=COMMON_ENCODINGS).best()
     if guess is None:
         raise InputError(f"{path}: line {bad_line} is not valid UTF-8 and no common encoding explains the file; "
                          f"save it as CSV UTF-8")
@@ -93,6 +116,7 @@ def decode(data: bytes, path: Path) -> tuple[str, str]:
 
 def sniff_delimiter(text: str) -> str:
     """The delimiter that splits the first lines into the same number (> 1) of fields; a comma otherwise."""
+    csv.field_size_limit(2**31 - 1)
     lines = [line for line in text.splitlines()[:50] if line.strip()]
     best, best_width = ",", 1
     for d in DELIMITERS:
@@ -104,14 +128,16 @@ def sniff_delimiter(text: str) -> str:
 
 def _parquet(path: Path) -> pl.DataFrame:
     try:
-        return pl.read_parquet(path)
+        return checked_header(pl.read_parquet(path), path)
     except (pl.exceptions.PolarsError, OSError) as e:
         raise InputError(f"{path}: not a readable Parquet file ({_first_line(e)})") from None
 
 
 def _excel(path: Path) -> pl.DataFrame:
     try:
-        return pl.read_excel(path, engine="calamine", infer_schema_length=None)
+        return checked_header(pl.read_excel(path, engine="calamine", infer_schema_length=None), path)
+    except InputError:
+        raise
     except ImportError:
         raise InputError(f"{path}: Excel files need the 'fastexcel' package; or save the sheet as CSV") from None
     except Exception as e:  # noqa: BLE001 - any reader failure is the same advice
@@ -148,6 +174,7 @@ def write_csv(df: pl.DataFrame, path: str | Path) -> Path:
     if nested:
         df = df.with_columns(pl.col(n).map_elements(_json, return_dtype=pl.String) for n in nested)
     tmp = target.with_name(f".{target.name}.tmp")
+    df = df.rename({c: safe_cell(c) for c in df.columns if safe_cell(c) != c})  # header cells too
     neutralise(df).write_csv(tmp)
     os.replace(tmp, target)
     return target

@@ -12,7 +12,8 @@ from tasks.files import read_table
 from tasks.privacy import kind_by_content, kind_by_name, normalise_name, safe_row
 
 RFM = ("recency_days", "frequency", "monetary")
-NUMERIC = {"recency_days": pl.Float64, "frequency": pl.Float64, "monetary": pl.Float64, "age": pl.Float64}
+NUMERIC = {"recency_days": pl.Float64, "frequency": pl.Float64, "monetary": pl.Float64, "age": pl.Float64,
+           "historical_open_rate": pl.Float64, "historical_click_rate": pl.Float64}
 
 
 def examples(df: pl.DataFrame, mask: pl.Expr, columns: list[str], limit: int = 5) -> str:
@@ -66,7 +67,9 @@ def to_number(df: pl.DataFrame, column: str, source: Path) -> pl.DataFrame:
 def rfm_from_transactions(tx: pl.DataFrame, source: Path) -> pl.DataFrame:
     """Recency (days before the day after the last transaction), frequency (count), monetary (sum)."""
     require(tx, ["customer_id", "date", "amount"], source)
-    tx = to_number(tx.with_columns(pl.col("customer_id").cast(pl.String)), "amount", source)
+    if tx.height == 0:
+        raise InputError(f"{source}: has a header but no transactions")
+    tx = to_number(tx.with_columns(pl.col("customer_id").cast(pl.String).str.strip_chars()), "amount", source)
     day = pl.col("date").cast(pl.String).str.strip_chars().str.to_date(strict=False)
     bad = day.is_null()
     if tx.select(bad.any()).item():
@@ -99,10 +102,14 @@ def load_customers(path: str | Path, mapping: dict[str, str] | None = None,
     if df.height == 0:
         raise InputError(f"{path}: has a header but no customer rows")
     df = df.with_columns(pl.col("customer_id").cast(pl.String).str.strip_chars())
+    check_distinct_ids(df, path)
     if transactions:
         tx_path = Path(transactions)
         rfm = rfm_from_transactions(read_table(tx_path, "transactions file", ("customer_id",)), tx_path)
         window = float(rfm["recency_days"].max() or 0) + 1
+        if not df["customer_id"].is_in(rfm["customer_id"].implode()).any():
+            raise InputError(f"{tx_path}: no transaction's customer_id matches a customer in {path} (e.g. "
+                             f"{rfm['customer_id'][0]!r} vs {df['customer_id'][0]!r}); check the id columns")
         df = attach_transactions(df, rfm, window)
     require(df, list(RFM), path, hint=" (map them with --column recency_days=SOURCE, or give --transactions)")
     for column in NUMERIC:
@@ -113,6 +120,28 @@ def load_customers(path: str | Path, mapping: dict[str, str] | None = None,
             raise InputError(f"{path}: column '{column}' is empty on {df.select(empty.sum()).item()} rows "
                              f"(RFM needs a value for every customer); e.g. {examples(df, empty, ['customer_id', column])}")
     return resolve_address(df, mapping, path)
+
+
+def check_distinct_ids(df: pl.DataFrame, source: Path) -> None:
+    """Ids that differ only by case, Unicode form or invisible characters (C1 / c1, josé / josé,
+    C1 / C1 + zero-width space) are one customer written twice: refused, since each would be emailed."""
+    import unicodedata
+
+    def canonical(value: str | None) -> str | None:
+        if value is None:
+            return None
+        folded = unicodedata.normalize("NFKC", value).casefold()
+        return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf").strip()
+    plain = not df.select(pl.col("customer_id").str.contains(r"[^\x00-\x7f]").any()).item()
+    folded = (pl.col("customer_id").str.to_lowercase() if plain  # ASCII: case is all that can differ, vectorised
+              else pl.col("customer_id").map_elements(canonical, return_dtype=pl.String))
+    ids = df.select(pl.col("customer_id"), folded.alias("canonical"))
+    clash = ids.filter(pl.col("canonical").is_duplicated() & ~pl.col("customer_id").is_duplicated())
+    if clash.height:
+        pairs = clash.group_by("canonical", maintain_order=True).agg("customer_id").head(3)
+        shown = "; ".join(" / ".join(repr(v) for v in vs) for vs in pairs["customer_id"].to_list())
+        raise InputError(f"{source}: customer_id values that differ only by case, Unicode form or invisible "
+                         f"characters: {shown}; each customer must have one id")
 
 
 def resolve_address(df: pl.DataFrame, mapping: dict[str, str], source: Path) -> pl.DataFrame:

@@ -70,11 +70,14 @@ class RunDir:
     # ------------------------------------------------------------------------------------------ files
     def file(self, name: str) -> Path:
         """The path of a file in the run folder (the folder is created on first use)."""
-        if not self.written:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self.written = True
-        target = self.path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if not self.written:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self.written = True
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"{self.path}: cannot create the run folder here ({e.strerror})") from None
         return target
 
     def write_text(self, name: str, text: str) -> Path:

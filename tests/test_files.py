@@ -126,3 +126,37 @@ def test_no_written_cell_can_start_a_formula(cell):
     stripped = safe.lstrip(" \u00a0\u3000\u2000\u2001\u2002\u2003\n\r\t\ufeff")
     assert safe.startswith("'") or not (safe[:1] in "\t\r" and safe) and stripped[:1] not in set("=+-@\uff1d\uff0b\uff0d\uff20") \
         or stripped.lstrip("+-").replace(".", "", 1).isdigit()
+
+
+def test_mac_line_endings_huge_fields_and_cut_utf16(tmp_path):
+    (tmp_path / "cr.csv").write_bytes(b"customer_id,name\r1,a\r2,b\r")
+    assert read_table(tmp_path / "cr.csv").height == 2
+    (tmp_path / "big.csv").write_text("customer_id,note\n1," + "x" * 200_000 + "\n")
+    assert read_table(tmp_path / "big.csv").height == 1
+    (tmp_path / "cut.csv").write_bytes("customer_id\n1\n".encode("utf-16")[:-1])
+    with pytest.raises(InputError, match="cut.csv.*UTF-16"):
+        read_table(tmp_path / "cut.csv")
+
+
+def test_a_file_mixing_utf8_and_latin1_is_refused_with_the_line(tmp_path):
+    (tmp_path / "m.csv").write_bytes("customer_id,name\n1,José\n".encode() + "2,Zoë\n".encode("latin-1"))
+    with pytest.raises(InputError, match="mixes encodings: line 3"):
+        read_table(tmp_path / "m.csv")
+
+
+def test_short_cp1252_text_is_not_mistaken_for_another_code_page(tmp_path):
+    (tmp_path / "m.csv").write_bytes("customer_id,name\n1,Müller\n2,Anaïs\n".encode("cp1252"))
+    assert read_table(tmp_path / "m.csv")["name"].to_list() == ["Müller", "Anaïs"]
+
+
+def test_header_names_are_trimmed_and_a_repeated_one_is_refused(tmp_path):
+    (tmp_path / "h.csv").write_text(" customer_id ,email_opt_in\n1,yes\n")
+    assert read_table(tmp_path / "h.csv").columns == ["customer_id", "email_opt_in"]
+    (tmp_path / "d.csv").write_text("customer_id,email_opt_in,email_opt_in\n1,true,false\n")
+    with pytest.raises(InputError, match="email_opt_in appear more than once"):
+        read_table(tmp_path / "d.csv")
+
+
+def test_header_cells_are_neutralised_too(tmp_path):
+    write_csv(pl.DataFrame({"=HYPERLINK(1)": ["a"], "@SUM(1)": ["b"]}), tmp_path / "o.csv")
+    assert (tmp_path / "o.csv").read_text().splitlines()[0] == "'=HYPERLINK(1),'@SUM(1)"

@@ -171,3 +171,26 @@ def test_declared_consent_is_recorded(tmp_path):
     p = write(tmp_path, f"{BASE}\nc1,1,1,1\n")
     df, consent = resolve_consent(load_customers(p), {}, "double opt-in at sign-up", p)
     assert df["email_opt_in"].to_list() == [True] and consent["basis"] == "double opt-in at sign-up"
+
+
+@pytest.mark.parametrize("a,b", [("C3", "c3"), ("josé", "jose\u0301"), ("C1", "C1\u200b"), ("C2", "Ｃ２")])
+def test_ids_that_differ_only_by_case_form_or_invisible_characters_are_refused(tmp_path, a, b):
+    p = write(tmp_path, f"{BASE}\n{a},1,1,1\n{b},1,1,1\n")
+    with pytest.raises(InputError, match="differ only by case"):
+        load_customers(p)
+
+
+def test_transaction_ids_are_trimmed_and_a_file_matching_no_customer_is_refused(tmp_path):
+    customers = write(tmp_path, "customer_id,email_opt_in\nC1,yes\nC2,yes\n", "c.csv")
+    tx = write(tmp_path, "customer_id,date,amount\n\"C1 \",2025-02-11,3.50\n", "t.csv")
+    df = load_customers(customers, {}, tx)
+    assert df.filter(pl.col("customer_id") == "C1")["frequency"].to_list() == [1.0]
+    other = write(tmp_path, "customer_id,date,amount\nX9,2025-02-11,3.50\n", "t2.csv")
+    with pytest.raises(InputError, match="no transaction's customer_id matches"):
+        load_customers(customers, {}, other)
+
+
+def test_text_in_a_historical_rate_is_named(tmp_path):
+    p = write(tmp_path, f"{BASE},historical_open_rate\nc1,1,1,1,n/a\n")
+    with pytest.raises(InputError, match="historical_open_rate.*row=1"):
+        load_customers(p)

@@ -35,3 +35,14 @@ def test_safe_row_drops_pii_and_masks_the_shown_column():
     row = {"customer_id": "c1", "email": "ann@ex.org", "first_name": "Ann", "note": "call ann@ex.org"}
     assert safe_row(row, {"email": "email", "first_name": "name"}, show={"email"}) == {
         "customer_id": "c1", "email": "a***@ex.org", "note": "call a***@ex.org"}
+
+
+def test_personal_data_hidden_in_other_column_names_and_shares():
+    n = 40
+    df = pl.DataFrame({"spouse_ssn": ["078-05-1120"] * n, "home_phone": [5035550100 + i for i in range(n)],
+                       "billing_address": ["12 Oak Lane"] * n, "account_manager": ["Jane Porter", "Olga Ivanova",
+                                                                                  "Li Wei", "Sam Ode", "Ann Bee"] * 8,
+                       "referrer": [f"r{i}@gmail.com" if i % 2 else "" for i in range(n)],
+                       "email_opt_in": [True] * n, "email_open_rate": [0.1] * n, "tier": ["Gold", "Silver"] * 20})
+    assert pii_columns(df) == {"spouse_ssn": "national_id", "home_phone": "phone", "billing_address": "address",
+                               "account_manager": "name", "referrer": "email"}

@@ -94,3 +94,41 @@ def test_every_cpo_setting_the_code_reads_is_known():
     used = {m for folder in ("flows", "tasks", "config") for p in (root / folder).rglob("*.py")
             for m in re.findall(r"\bCPO_[A-Z][A-Z_]+\b", p.read_text())}
     assert used - {"CPO_"} <= KNOWN_ENV, used - KNOWN_ENV
+
+
+@pytest.mark.parametrize("reason", ["          ", "..........", "x"])
+def test_a_blank_reason_is_no_reason(tmp_path, reason):
+    with pytest.raises(InputError, match="not a reason"):
+        load_settings(policy_folder(tmp_path, rules={}, weakened={"reason": reason}))
+    with pytest.raises(InputError, match="not a reason"):
+        load_campaign(None, {"consent.all_opted_in_basis": reason})
+
+
+def test_allowing_more_merge_fields_is_a_weakening(tmp_path):
+    with pytest.raises(InputError, match="merge fields allowed beyond the floor: email"):
+        load_settings(policy_folder(tmp_path, allowed_merge_fields=["first_name", "email"]))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"segmentation.k_range": [0, 1]}, "greater than or equal to 2"),
+    ({"segmentation.k_range": [6, 3]}, "smallest k comes first"),
+    ({"simulation.effects": [{"strategy": "value", "metric": "opened", "attribute": "age", "op": "<=",
+                              "value": "forty", "rel_lift": 0.1}]}, "needs a number"),
+    ({"simulation.personalization_lift": {"openned": 0.05}}, "openned"),
+])
+def test_more_settings_are_checked(overrides, message):
+    with pytest.raises(InputError, match=message):
+        load_campaign(None, overrides)
+
+
+def test_a_key_given_twice_in_yaml_is_refused(tmp_path):
+    (tmp_path / "campaign.yaml").write_text("experiment: {alpha: 0.05}\nexperiment: {alpha: 0.2}\n")
+    with pytest.raises(InputError, match="given twice: experiment"):
+        load_campaign(tmp_path / "campaign.yaml")
+
+
+def test_lowercase_or_blank_cpo_settings_stop():
+    with pytest.raises(InputError, match="cpo_screener"):
+        load_backends({"cpo_screener": "azure"})
+    with pytest.raises(InputError, match="CPO_SCREENER set but empty"):
+        load_backends({"CPO_SCREENER": " "})

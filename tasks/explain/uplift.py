@@ -48,6 +48,8 @@ def screen_columns(df: pl.DataFrame, metrics: list[str], exclude=frozenset()) ->
             excluded[c] = "identifier"
         elif c.lower() in PERSONAL:
             excluded[c] = "personal data"
+        elif not (df[c].dtype.is_numeric() or df[c].dtype in (pl.Boolean, pl.String, pl.Categorical)):
+            excluded[c] = f"not a number or a category ({df[c].dtype})"
         elif df[c].n_unique() < 2:
             excluded[c] = "constant"
         elif not df[c].dtype.is_numeric() and df[c].dtype != pl.Boolean and df[c].n_unique() > 50:

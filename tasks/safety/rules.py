@@ -221,7 +221,9 @@ def _brand_domains(ctx: Context) -> set[str]:
 def pii(m: Message, ctx: Context) -> list[str]:
     """A person's email, phone number, SSN, card number or date of birth; the brand's own addresses are fine.
     Findings name the kind of personal data, never the value: the audit log must not become a copy of it."""
-    text = URL.sub(" ", m.text).replace(ctx.brand.contact_email, " ")
+    text = URL.sub(" ", m.text)
+    if ctx.brand.contact_email.strip():  # an empty one would put a space between every character
+        text = text.replace(ctx.brand.contact_email, " ")
     domains = _brand_domains(ctx)
     emails = [e for e in EMAIL.findall(text)
               if not any(e.lower().endswith("@" + d) or e.lower().endswith("." + d) for d in domains)]

@@ -79,3 +79,11 @@ def test_screener_blocks_on_rule_and_passes_clean(context):
 def test_warn_rule_does_not_block(context):
     verdict = Screener(LocalHarmScorer(), context).screen(msg(subject="TRAIL FOOTWEAR NEWS"))
     assert verdict.decision == "pass" and "shouting" in verdict.rules_triggered and "warn:" in verdict.reason
+
+
+def test_an_empty_brand_contact_email_does_not_switch_the_pii_rule_off(context):
+    from tasks.safety.rules import Message, pii
+
+    ctx = context.__class__(**{**context.__dict__, "brand": context.brand.model_copy(update={"contact_email": ""})})
+    found = pii(Message(subject="Hi", body="Write to jane.doe@gmail.com or call (503) 555-0142.", citations=[]), ctx)
+    assert "contains an email address" in found and "contains a phone number" in found
