@@ -279,7 +279,7 @@ class Backends(_Strict):
 
     generator: Literal["local", "openai", "azure-openai"] = "local"
     retriever: Literal["local", "azure-search"] = "local"
-    screener: Literal["local", "azure"] = "local"
+    screener: Literal["local", "azure", "openai-moderation", "guard-model"] = "local"
 
 
 # Every CPO_* environment variable cpo reads. Any other CPO_* name is a typo that would silently leave a
@@ -288,6 +288,7 @@ KNOWN_ENV = {
     "CPO_GENERATOR", "CPO_RETRIEVER", "CPO_SCREENER", "CPO_OPENAI_MODEL", "CPO_OPENAI_CONCURRENCY", "CPO_OPENAI_RPM",
     "CPO_OPENAI_TPM", "CPO_OPENAI_TIMEOUT", "CPO_OPENAI_MAX_RETRIES", "CPO_OPENAI_BACKOFF", "CPO_OPENAI_MAX_TOKENS",
     "CPO_OPENAI_TEMPERATURE", "CPO_CACHE_DIR", "CPO_PROJECT_DIR", "CPO_HILLSTROM",
+    "CPO_MODERATION_MODEL", "CPO_GUARD_BASE_URL", "CPO_GUARD_MODEL", "CPO_GUARD_API_KEY",
 }  # a setting is added here when the code that reads it lands: a name set for a feature that is not built stops
 
 

@@ -202,8 +202,8 @@ def classify_openai(err: Exception) -> Failure:
         return Failure("no reply in time", True)
     if isinstance(err, openai.APIConnectionError):
         return Failure("could not connect", True)
-    if isinstance(err, (openai.APIResponseValidationError, ValueError)):  # a body that is not JSON
-        return Failure(f"malformed reply ({type(err).__name__})", False)
+    if isinstance(err, (openai.APIResponseValidationError, ValueError, TypeError, LookupError, AttributeError)):
+        return Failure(f"malformed reply ({type(err).__name__})", False)  # not JSON, or JSON of the wrong shape
     raise err
 
 

@@ -10,6 +10,9 @@ from tasks.safety.harm import harm_scores
 from tasks.safety.rules import RULES, Context, Message
 
 
+SCREENERS = ("local", "azure", "openai-moderation", "guard-model")
+
+
 class HarmScorer(Protocol):
     """Scores the four harm categories 0-7. Raises ScreenerUnavailable when it cannot (we fail closed)."""
 
@@ -40,7 +43,13 @@ class Screener:
 
     def screen(self, message: Message) -> Verdict:
         scores = self.scorer.score(message.text)
-        return judge(scores, run_rules(message, self.context), self.context.policy, self.scorer.name)
+        verdict = judge(scores, run_rules(message, self.context), self.context.policy, self.scorer.name)
+        notes = getattr(self.scorer, "notes", lambda: [])()  # what the backend found outside our four categories
+        if notes:
+            extra = "; ".join(f"warn: {n}" for n in notes)
+            reason = extra if verdict.reason == "all checks passed" else f"{verdict.reason}; {extra}"
+            verdict = verdict.model_copy(update={"reason": reason})
+        return verdict
 
 
 def run_rules(message: Message, context: Context) -> dict[str, list[str]]:
@@ -74,7 +83,15 @@ def make_harm_scorer(kind: str, competitors: list[str] = ()) -> HarmScorer:
         from tasks.safety.azure import AzureHarmScorer  # lazy: the SDK is only needed for this backend
 
         return AzureHarmScorer.from_env(competitors=competitors)
-    raise ValueError(f"unknown screener {kind!r}")
+    if kind == "openai-moderation":
+        from tasks.safety.moderation import OpenAIModerationScorer
+
+        return OpenAIModerationScorer.from_env()
+    if kind == "guard-model":
+        from tasks.safety.guard import GuardModelScorer
+
+        return GuardModelScorer.from_env()
+    raise ValueError(f"unknown screener {kind!r} (known: {', '.join(SCREENERS)})")
 
 
 def message_of(variant) -> Message:
