@@ -1,12 +1,13 @@
 """Safety: screen every variant before anything is assigned, fail closed, and keep the evidence."""
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 from config import Policy
 from tasks.records import HARM_CATEGORIES, Verdict
 from tasks.safety.classifier import classifier_scores
-from tasks.safety.harm import harm_scores
+from tasks.safety.harm import prepare, scores_and_evidence
 from tasks.safety.rules import RULES, Context, Message
 
 
@@ -22,13 +23,30 @@ class HarmScorer(Protocol):
 
 
 class LocalHarmScorer:
-    """The lexicon (readable, explainable patterns) and the learned classifier (new phrasings); the higher wins."""
+    """The lexicon (readable, explainable patterns) and the learned classifier (new phrasings); the higher wins.
+    `evidence()` names what gave each category its score on this thread's last call: lexicon pattern ids
+    (config/screening/lexicon.yaml) or the classifier's version."""
 
     name = "local"
+    languages = ("en",)  # what the lexicon and the classifier were built for (rule unsupported_language)
+
+    def __init__(self):
+        self._local = threading.local()
 
     def score(self, text: str) -> dict[str, int]:
-        lexicon, learned = harm_scores(text), classifier_scores(text)
+        prepared = prepare(text)
+        (lexicon, ids), learned = scores_and_evidence(prepared), classifier_scores(prepared)
+        evidence = {}
+        for c in lexicon:
+            if learned[c] > lexicon[c]:
+                evidence[c] = ["classifier"]
+            elif lexicon[c]:
+                evidence[c] = ids[c] + (["classifier"] if learned[c] == lexicon[c] else [])
+        self._local.evidence = evidence
         return {c: max(lexicon[c], learned[c]) for c in lexicon}
+
+    def evidence(self) -> dict[str, list[str]]:
+        return getattr(self._local, "evidence", {})
 
 
 class Screener:
@@ -43,7 +61,10 @@ class Screener:
 
     def screen(self, message: Message) -> Verdict:
         scores = self.scorer.score(message.text)
-        verdict = judge(scores, run_rules(message, self.context), self.context.policy, self.scorer.name)
+        evidence = getattr(self.scorer, "evidence", dict)()  # which lexicon patterns (or the classifier) scored
+        skip = () if getattr(self.scorer, "languages", None) else ("unsupported_language",)  # multilingual backend
+        verdict = judge(scores, run_rules(message, self.context, skip), self.context.policy, self.scorer.name,
+                        evidence)
         notes = getattr(self.scorer, "notes", lambda: [])()  # what the backend found outside our four categories
         if notes:
             extra = "; ".join(f"warn: {n}" for n in notes)
@@ -52,21 +73,23 @@ class Screener:
         return verdict
 
 
-def run_rules(message: Message, context: Context) -> dict[str, list[str]]:
-    """Every rule named in the policy runs; the findings of those that found something."""
-    found = {rule: RULES[rule](message, context) for rule in context.policy.rules if rule in RULES}
+def run_rules(message: Message, context: Context, skip=()) -> dict[str, list[str]]:
+    """Every rule named in the policy runs (but those in `skip`); the findings of those that found something."""
+    found = {rule: RULES[rule](message, context) for rule in context.policy.rules if rule in RULES and rule not in skip}
     return {rule: f for rule, f in found.items() if f}
 
 
-def judge(scores: dict[str, int], findings: dict[str, list[str]], policy: Policy, screener: str) -> Verdict:
+def judge(scores: dict[str, int], findings: dict[str, list[str]], policy: Policy, screener: str,
+          evidence: dict[str, list[str]] | None = None) -> Verdict:
     """Block when a category reaches its threshold or a blocking rule fired; Medium scores and warn-rules
-    are written into the reason but do not block."""
+    are written into the reason but do not block. `evidence` (category -> pattern ids) is cited."""
     blocks, warns = [], []
     for cat in HARM_CATEGORIES:
+        cite = f" [{', '.join(evidence[cat])}]" if evidence and evidence.get(cat) else ""
         if scores[cat] >= policy.category_thresholds[cat]:
-            blocks.append(f"{cat} severity {scores[cat]}")
+            blocks.append(f"{cat} severity {scores[cat]}{cite}")
         elif scores[cat] >= policy.warn_at:
-            warns.append(f"{cat} severity {scores[cat]}")
+            warns.append(f"{cat} severity {scores[cat]}{cite}")
     for rule, items in findings.items():
         (blocks if policy.rules[rule] == "block" else warns).append(f"{rule}: {'; '.join(items)}")
     reason = "; ".join(blocks + [f"warn: {w}" for w in warns]) or "all checks passed"

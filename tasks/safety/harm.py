@@ -335,6 +335,10 @@ CHECKS: dict[str, Callable[[str, re.Match, str], bool]] = {
     "not_help_context": lambda s, m, text: not _ctx("HELP_CONTEXT").search(s),
     "not_care": lambda s, m, text: not _ctx("CARE").search(s),
     "weapon_in_sentence": lambda s, m, text: bool(LEXICON.words["WEAPON"].search(s)),
+    # "you're next" is a threat with a weapon or death in the sentence (emoji read as words: "🔪 you're next");
+    # the other phrases of its pattern are threats on their own
+    "weapon_or_threat": lambda s, m, text: not m.group(0).endswith("next") or bool(
+        LEXICON.words["WEAPON"].search(s) or re.search(r"\b(?:dead|die|coffin|grave|blood)\b", s)),
     "two_sex_acts": lambda s, m, text: len({c.group(0) for c in _ctx("SEX_ACT").finditer(s)}) >= 2,
     "group_in_text": lambda s, m, text: _group_in(text),
 }
@@ -407,13 +411,25 @@ def _scan_segment(segment: str, text: str, refusal: bool) -> list[Finding]:
     return found
 
 
-def findings(text: str) -> list[Finding]:
-    """Every pattern that matched, with its id: why `harm_scores` said what it said."""
+class Prepared(NamedTuple):
+    """Text as both embedded scorers read it: normalised once, cut into sentences, refusals marked."""
+
+    text: str
+    sentences: list[tuple[str, bool]]
+
+
+def prepare(text: str) -> Prepared:
     cleaned = fold(text)
+    return Prepared(cleaned, [(s, is_refusal(s)) for s in _sentences(cleaned)])
+
+
+def findings(text: str | Prepared) -> list[Finding]:
+    """Every pattern that matched, with its id: why `harm_scores` said what it said."""
+    prepared = text if isinstance(text, Prepared) else prepare(text)
+    cleaned = prepared.text
     seen: dict[str, list[Finding]] = {}
     out = []
-    for sentence in _sentences(cleaned):
-        refusal = is_refusal(sentence)
+    for sentence, refusal in prepared.sentences:
         for segment in windows(sentence):
             if segment not in seen:  # a repeated segment is scanned once
                 seen[segment] = _scan_segment(segment, cleaned, refusal)
@@ -431,7 +447,7 @@ def harm_scores(text: str) -> dict[str, int]:
     return scores_and_evidence(text)[0]
 
 
-def scores_and_evidence(text: str) -> tuple[dict[str, int], dict[str, list[str]]]:
+def scores_and_evidence(text: str | Prepared) -> tuple[dict[str, int], dict[str, list[str]]]:
     """Per category: the severity and the ids of the patterns that gave it."""
     scores, evidence = dict.fromkeys(HARM_CATEGORIES, 0), {c: [] for c in HARM_CATEGORIES}
     for f in findings(text):
