@@ -34,6 +34,7 @@ def profiles() -> dict:
         for w in words:
             index.setdefault(str(w).lower(), []).append(lang)
     data["index"] = index
+    data["foreign"] = frozenset(w for w, langs in index.items() if langs != ["en"])
     return data
 
 
@@ -44,14 +45,37 @@ def unsupported_language(text: str) -> str | None:
     other = letters - latin
     if other >= p["scripts"]["min_letters"] and other >= p["scripts"]["min_share"] * letters:
         return f"{_script(NON_LATIN.findall(text, 0, 20_000))} script"
-    for sentence in SENTENCES.split(text):
-        other = len(NON_LATIN.findall(sentence))
-        if other >= p["scripts"]["min_letters"] and other >= 0.5 * len(LETTER.findall(sentence)):
-            return f"{_script(NON_LATIN.findall(sentence))} script"
+    if other >= p["scripts"]["min_letters"]:  # a sentence in another script inside English text
+        for sentence in SENTENCES.split(text):
+            n = len(NON_LATIN.findall(sentence))
+            if n >= p["scripts"]["min_letters"] and n >= 0.5 * len(LETTER.findall(sentence)):
+                return f"{_script(NON_LATIN.findall(sentence))} script"
+    lower = text.lower()
+    present = set(WORDS.findall(lower)) & p["foreign"]
+    if not present and not any(c in lower for chars in p["hints"].values() for c in chars):
+        return None  # not one word of another language: nothing to look at sentence by sentence
+    for sentence in _sentences_with(lower, present, p["sentence"]["min_hits"]):
         lang = _sentence_language(sentence, p)
         if lang:
             return p["names"].get(lang, lang)
     return None
+
+
+def _sentences_with(lower: str, words: set[str], at_least: int):
+    """The sentences holding at least `at_least` of `words` (or a hint character), found in one pass."""
+    if not words:
+        yield from SENTENCES.split(lower)
+        return
+    cuts = [0] + [m.end() for m in SENTENCES.finditer(lower)] + [len(lower) + 1]
+    hits: dict[int, int] = {}
+    rx = re.compile(r"(?<![^\W\d_])(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")(?![^\W\d_'])")
+    import bisect
+    for m in rx.finditer(lower):
+        i = bisect.bisect_right(cuts, m.start()) - 1
+        hits[i] = hits.get(i, 0) + 1
+    for i, n in sorted(hits.items()):
+        if n >= at_least - 1:  # a hint character may count as the last one
+            yield lower[cuts[i]:cuts[i + 1]]
 
 
 def _sentence_language(sentence: str, p: dict) -> str | None:
