@@ -184,7 +184,7 @@ def test_the_rate_limit_spaces_requests(backend):
     for text in "abcde":
         s.score(text)
     at = [r.at for r in fake.requests]
-    assert len(at) == 5 and at[-1] - at[0] >= 0.75
+    assert len(at) == 5 and at[-1] - at[0] >= 0.6  # 0.8 s by the limiter, less the first connection set-up
     assert all(at[i + 2] - at[i] >= 0.35 for i in range(3))
 
 
