@@ -41,9 +41,8 @@ def profiles() -> dict:
 def unsupported_language(text: str) -> str | None:
     """None when the text reads as English (or has too little text to tell); else what it is written in."""
     p = profiles()
-    letters, latin = len(LETTER.findall(text)), len(LATIN.findall(text))
-    other = letters - latin
-    if other >= p["scripts"]["min_letters"] and other >= p["scripts"]["min_share"] * letters:
+    other = len(NON_LATIN.findall(text))  # usually none: English text costs one fast scan here
+    if other >= p["scripts"]["min_letters"] and other >= p["scripts"]["min_share"] * len(LETTER.findall(text)):
         return f"{_script(NON_LATIN.findall(text, 0, 20_000))} script"
     if other >= p["scripts"]["min_letters"]:  # a sentence in another script inside English text
         for sentence in SENTENCES.split(text):

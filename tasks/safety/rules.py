@@ -12,12 +12,12 @@ from datetime import date
 
 from config import Brand, Policy
 from tasks.records import Document
-from tasks.safety.scan import Gated
+from tasks.safety.scan import AtAnchored, Gated
 
 NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?%?")
 URL = re.compile(r"https?://\S+|www\.\S+", re.I)
 # Gated: searched only around the literals each match must contain ("@" here), so long text stays fast
-EMAIL = Gated(re.compile(r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+\b"), reach=200)
+EMAIL = AtAnchored(re.compile(r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+\b"))
 PHONE = re.compile(r"(?<!\d)(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\d)")
 SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")

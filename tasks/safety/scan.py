@@ -83,3 +83,30 @@ class Gated:
     @property
     def pattern(self) -> str:
         return self.rx.pattern
+
+
+class AtAnchored(Gated):
+    """An e-mail address pattern searched from each "@": the local part is walked back at most `local`
+    characters, then the pattern is matched once from there. Linear even when the text is all "@"s."""
+
+    def __init__(self, rx: re.Pattern, local: int = 64, domain: int = 256):
+        self.rx, self.reach, self.parts, self.local, self.domain = rx, domain, [], local, domain
+
+    def finditer(self, text: str) -> Iterator[re.Match]:
+        last = 0
+        for at in re.finditer("@", text):
+            i = at.start()
+            if i < last:
+                continue
+            j, lo = i, max(last, i - self.local)
+            while j > lo and (text[j - 1].isalnum() or text[j - 1] in "._+-"):
+                j -= 1
+            while j < i:  # the pattern starts at a word character: skip leading dots, pluses and dashes
+                m = self.rx.match(text, j, min(len(text), i + self.domain))
+                if m:
+                    yield m
+                    last = m.end()
+                    break
+                j += 1
+                while j < i and not text[j].isalnum() and text[j] != "_":
+                    j += 1
