@@ -212,6 +212,7 @@ class Policy(_Strict):
     claim_terms: list[str] = []
     weakened: Weakened | None = Field(None, description="required when the policy is weaker than the floor")
     sha256: str = ""  # filled by the loader: the policy's content hash goes into every audit row
+    screening_sha256: str = ""  # filled by the loader: the embedded screener's data (lexicon, classifier artefact)
     weaker_than_floor: list[str] = []  # filled by the loader: each way this policy is weaker than policy_floor.yaml
 
     @model_validator(mode="after")
@@ -224,7 +225,10 @@ class Policy(_Strict):
 
     @property
     def policy_version(self) -> str:
-        return f"{self.version}+{self.sha256[:12]}"
+        """version + policy file hash + the hash of the screening data the decisions were made with (the
+        lexicon, the language profiles and the classifier artefact): retraining the model is a new version."""
+        screening = f".{self.screening_sha256[:8]}" if self.screening_sha256 else ""
+        return f"{self.version}+{self.sha256[:12]}{screening}"
 
     def weaknesses(self, floor: "Policy") -> list[str]:
         """Each way this policy lets through what the floor would stop."""
@@ -309,7 +313,19 @@ def load_policy(path: str | Path | None = None) -> Policy:
                          + "\nRestore it, or state why with `weakened: {reason: ..., approved_by: ...}` in the "
                            "policy file; that statement then heads the design and the report.")
     return policy.model_copy(update={"sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                                     "weaker_than_floor": weaker})
+                                     "screening_sha256": screening_sha256(), "weaker_than_floor": weaker})
+
+
+# What the embedded screener decides with, besides the policy: its hash is part of policy_version.
+SCREENING_DATA = (CONFIG_DIR / "screening", PROJECT_DIR / "data" / "models" / "harm-classifier.joblib")
+
+
+def screening_sha256() -> str:
+    digest = hashlib.sha256()
+    for root in SCREENING_DATA:
+        for path in sorted(root.glob("*.yaml")) if root.is_dir() else [root]:
+            digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"missing") + b"\0")
+    return digest.hexdigest()
 
 
 def load_brand(path: str | Path | None = None) -> Brand:
@@ -330,7 +346,7 @@ class Backends(_Strict):
 
     generator: Literal["local", "openai", "azure-openai"] = "local"
     retriever: Literal["local", "azure-search"] = "local"
-    screener: Literal["local", "azure"] = "local"
+    screener: Literal["local", "azure", "openai-moderation", "guard-model"] = "local"
 
 
 # Every CPO_* environment variable cpo reads. Any other CPO_* name is a typo that would silently leave a
@@ -339,6 +355,7 @@ KNOWN_ENV = {
     "CPO_GENERATOR", "CPO_RETRIEVER", "CPO_SCREENER", "CPO_OPENAI_MODEL", "CPO_OPENAI_CONCURRENCY", "CPO_OPENAI_RPM",
     "CPO_OPENAI_TPM", "CPO_OPENAI_TIMEOUT", "CPO_OPENAI_MAX_RETRIES", "CPO_OPENAI_BACKOFF", "CPO_OPENAI_MAX_TOKENS",
     "CPO_OPENAI_TEMPERATURE", "CPO_CACHE_DIR", "CPO_PROJECT_DIR", "CPO_HILLSTROM", "CPO_RUNS_DIR", "CPO_AUDIT_KEY",
+    "CPO_MODERATION_MODEL", "CPO_GUARD_BASE_URL", "CPO_GUARD_MODEL", "CPO_GUARD_API_KEY",
 }  # a setting is added here when the code that reads it lands: a name set for a feature that is not built stops
 
 

@@ -255,17 +255,25 @@ def cmd_screen(args) -> int:
     backends = load_backends()
     documents = {d.id: d for d in load_documents(args.content or SAMPLE_CONTENT)}
     context = Context(brand, policy, documents, date.today(), campaign.generation.subject_max_chars)
-    screener = Screener(make_harm_scorer(backends.screener, brand.competitors), context)
     source = Path(args.input)
-    verdicts = screen_rows(read_messages(source), screener, args.text_column, args.subject_column, source)
+    messages = read_messages(source)
+    frames, summary = [], []
+    for kind in args.screener or [backends.screener]:  # several --screener: one verdict per row and backend
+        screener = Screener(make_harm_scorer(kind, brand.competitors), context)
+        verdicts = screen_rows(messages, screener, args.text_column, args.subject_column, source)
+        blocked = int((verdicts["decision"] == "block").sum()) if verdicts.height else 0
+        summary.append(f"{screener.name}: {verdicts.height - blocked} pass, {blocked} block")
+        frames.append(verdicts)
+    import polars as pl
+
+    verdicts = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
     out = Path(args.out)
     if out.suffix.lower() == ".jsonl":
         verdicts.write_ndjson(out)
     else:
         write_csv(verdicts, out)
-    blocked = int((verdicts["decision"] == "block").sum()) if verdicts.height else 0
-    print(f"screened {verdicts.height} messages with {screener.name} + local rules (policy {policy.policy_version}): "
-          f"{verdicts.height - blocked} pass, {blocked} block -> {out}")
+    print(f"screened {messages.height} messages + local rules (policy {policy.policy_version}): "
+          f"{'; '.join(summary)} -> {out}")
     return 0
 
 
@@ -367,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     scr.add_argument("--subject-column", default="subject")
     scr.add_argument("--content", help="approved content that citations refer to (default: bundled sample)")
     scr.add_argument("--config", help="campaign.yaml whose folder holds policy.yaml and brand.yaml")
+    scr.add_argument("--screener", action="append", choices=["local", "azure", "openai-moderation", "guard-model"],
+                     help="harm backend to use instead of CPO_SCREENER; repeat it to compare backends on one file "
+                          "(one verdict per row and backend, the `screener` column says which)")
     scr.set_defaults(func=cmd_screen)
 
     val = sub.add_parser("validate", help="run only the customer-data checkpoint")

@@ -29,7 +29,6 @@ import html
 import json
 import logging
 import os
-import random
 import re
 import string
 import threading
@@ -46,7 +45,8 @@ import openai
 from pydantic import BaseModel, Field, ValidationError
 
 from config import CONFIG_DIR, PROJECT_DIR, Brand, Policy, load_policy
-from tasks.retry import retry_after
+from tasks import services
+from tasks.services import Failure, GaveUp, RetryPolicy, classify_openai, env_number
 from tasks.errors import CpoError, InputError
 from tasks.generation import footer, variant_id
 from tasks.generation.local import LocalGenerator, load_strategies, sentences
@@ -61,7 +61,6 @@ OPENAI_URL = "https://api.openai.com/v1"
 MAX_ROUNDS = 3            # model replies per variant: the first plus two repairs
 MAX_DOCUMENTS = 3         # documents offered per prompt: enough choice, a small prompt
 MAX_RETRY_AFTER = 60.0    # a longer Retry-After means an exhausted quota: fail instead of stalling the run
-RETRYABLE = {408, 409, 429}
 # The screening rules that also run on a draft (when the policy blocks on them).
 PRE_CHECKS = ("competitor_mention", "unresolved_placeholder", "prompt_echo", "unsupported_claim",
               "hidden_characters", "deceptive_subject", "pii", "subject_too_long")
@@ -147,48 +146,17 @@ class Settings:
         return openai.OpenAI(base_url=self.base_url, **common)
 
 
-def _number(env: Mapping[str, str], name: str, default, cast, low, high):
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = cast(raw)
-    except ValueError:
-        raise InputError(f"environment: {name} must be a number (got {raw!r})") from None
-    if not low <= value <= high:
-        raise InputError(f"environment: {name} must be between {low} and {high} (got {raw!r})")
-    return value
+_number = env_number  # the shared bounded-number reader (tasks/services.py)
 
 
 # ---------------------------------------------------------------- rate limits, cache, usage
 
-class RateLimiter:
-    """Client-side requests/minute and tokens/minute: two buckets refilled continuously, each holding at
-    most one minute's allowance (the service measures the same way), so we wait instead of collecting 429s."""
+class RateLimiter(services.RateLimiter):
+    """Client-side requests/minute and tokens/minute (the shared limiter of tasks/services.py): at most `rpm`
+    requests and `tpm` tokens in any rolling minute, as the service counts, so we wait instead of collecting 429s."""
 
     def __init__(self, rpm: int, tpm: int, clock=time.monotonic, sleep=time.sleep):
-        self.rpm, self.tpm, self.clock, self.sleep = rpm, tpm, clock, sleep
-        self.requests, self.tokens, self.stamp = float(rpm), float(tpm), clock()
-        self.lock = threading.Lock()
-
-    def acquire(self, tokens: int) -> None:
-        tokens = min(tokens, self.tpm)  # a request larger than the bucket would otherwise wait forever
-        while True:
-            with self.lock:
-                now = self.clock()
-                elapsed, self.stamp = now - self.stamp, now
-                self.requests = min(self.rpm, self.requests + elapsed * self.rpm / 60)
-                self.tokens = min(self.tpm, self.tokens + elapsed * self.tpm / 60)
-                if self.requests >= 1 and self.tokens >= tokens:
-                    self.requests, self.tokens = self.requests - 1, self.tokens - tokens
-                    return
-                wait = max((1 - self.requests) * 60 / self.rpm, (tokens - self.tokens) * 60 / self.tpm)
-            self.sleep(max(wait, 0.001))
-
-    def settle(self, estimated: int, actual: int) -> None:
-        """Charge what the request really used (we reserved prompt estimate + max_tokens)."""
-        with self.lock:
-            self.tokens -= actual - estimated
+        super().__init__(rpm, 60.0, tokens=tpm, clock=clock, sleep=sleep)
 
 
 class ResponseCache:
@@ -482,42 +450,48 @@ class OpenAIGenerator:
         return content, finish
 
     def _request(self, messages: list[dict]):
+        """One completion through the shared retry layer (tasks/services.py): max_retries + 1 requests at most."""
         s = self.settings
         estimate = sum(len(str(m["content"])) for m in messages) // 4 + s.max_tokens
-        for n in range(s.max_retries + 1):
-            self.limiter.acquire(estimate)
-            try:
-                with self.slots:
-                    resp = self.client.chat.completions.create(
-                        model=s.model, messages=messages, temperature=s.temperature, max_tokens=s.max_tokens,
-                        response_format={"type": "json_object"})
-            except openai.APIStatusError as e:
-                wait = self._retry_wait(e, n)
-                last = f"HTTP {e.status_code}{_code(e)}"
-            except (openai.APIConnectionError, openai.APIResponseValidationError, ValueError) as e:
-                wait = _backoff(s.backoff, n)  # timeouts, resets, or a reply body that is not JSON
-                last = f"timed out after {s.timeout:g} s" if isinstance(e, openai.APITimeoutError) else type(e).__name__
-            else:
-                self.limiter.settle(estimate, resp.usage.total_tokens if resp.usage else estimate)
-                return resp
-            if n < s.max_retries:
-                log.warning("%s: %s, retry %d/%d in %.2f s", self.name, last, n + 1, s.max_retries, wait)
-                time.sleep(wait)
-        raise GenerationServiceError(f"{self.name}: {self._where()} failed {s.max_retries + 1} times; last: {last}")
+        policy = RetryPolicy(attempts=s.max_retries + 1, backoff=s.backoff, max_backoff=8.0,
+                             max_retry_after=MAX_RETRY_AFTER)
 
-    def _retry_wait(self, e: openai.APIStatusError, n: int) -> float:
-        """Seconds to wait before retrying `e`, or raise when retrying cannot help."""
-        status = e.status_code
-        if status == 400 and getattr(e, "code", None) == "content_filter":
+        def call():
+            with self.slots:
+                return self.client.chat.completions.create(
+                    model=s.model, messages=messages, temperature=s.temperature, max_tokens=s.max_tokens,
+                    response_format={"type": "json_object"})
+
+        def retrying(failure: Failure, n: int, wait: float) -> None:
+            log.warning("%s: %s, retry %d/%d in %.2f s", self.name, failure.reason, n, s.max_retries, wait)
+
+        try:
+            resp = policy.run(call, self._classify, limiter=self.limiter, cost=estimate, on_retry=retrying)
+        except GaveUp as e:
+            if e.why == "too_long":
+                raise GenerationServiceError(f"{self.name}: {self._where()} asks to wait {e.waited_for:.0f} s "
+                                             f"({e.failure.reason}); quota exhausted?") from None
+            if e.why == "refused":
+                raise GenerationServiceError(f"{self.name}: {self._where()} answered {e.failure.reason}") from None
+            raise GenerationServiceError(f"{self.name}: {self._where()} failed {e.attempts} times; "
+                                         f"last: {e.failure.reason}") from None
+        self.limiter.settle(estimate, resp.usage.total_tokens if resp.usage else estimate)
+        return resp
+
+    def _classify(self, e: Exception) -> Failure:
+        """The shared classification, with two generation-specific readings: the service's content filter is a
+        LookupError (the flow tries another strategy), and a reply body that is not JSON is worth another
+        request (a completion is regenerated anyway; screening, by contrast, fails closed on it)."""
+        if isinstance(e, openai.APIStatusError) and e.status_code == 400 and getattr(e, "code", None) == "content_filter":
             raise LookupError(f"{self.name}: the service's content filter refused this prompt") from None
-        if status not in RETRYABLE and status < 500:
-            raise GenerationServiceError(f"{self.name}: {self._where()} answered HTTP {status}{_code(e)}: "
-                                         f"{self._redact(getattr(e, 'message', ''))}") from None
-        after = retry_after(e.response.headers)
-        if after is not None and after > MAX_RETRY_AFTER:
-            raise GenerationServiceError(f"{self.name}: {self._where()} asks to wait {after:.0f} s (HTTP {status}"
-                                         f"{_code(e)}); quota exhausted?") from None
-        return after if after is not None else _backoff(self.settings.backoff, n)
+        failure = classify_openai(e)
+        if failure.status is None and failure.reason.startswith("malformed"):
+            return Failure(failure.reason, True)
+        if isinstance(e, openai.APITimeoutError):
+            return Failure(f"timed out after {self.settings.timeout:g} s", True)
+        if failure.status is not None and not failure.retryable:
+            return Failure(f"{failure.reason}: {self._redact(getattr(e, 'message', ''))}", False, status=failure.status)
+        return failure
 
     def _where(self) -> str:
         s = self.settings
@@ -528,13 +502,3 @@ class OpenAIGenerator:
     def _redact(self, text: str) -> str:
         text = text.replace(self.settings.api_key, "[redacted]") if self.settings.api_key else text
         return re.sub(r"\bsk-[\w*-]+", "[redacted]", text)[:300]
-
-
-def _code(e: openai.APIStatusError) -> str:
-    code = getattr(e, "code", None)
-    return f" ({code})" if code else ""
-
-
-def _backoff(base: float, n: int) -> float:
-    """Exponential backoff with jitter, so concurrent workers do not retry in lockstep."""
-    return min(8.0, base * 2 ** n) * random.uniform(0.5, 1.0)

@@ -19,14 +19,13 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, TypeVar
 
-from tasks.retry import retry_after
+from tasks.services import Failure, GaveUp, RetryPolicy, classify_azure
 from tasks.errors import CpoError, InputError
 from tasks.records import Document
 from tasks.retrieval import Hit
 from tasks.retrieval.local import CHUNK_WORDS, FIELD_WEIGHT, STOPWORDS, chunk_text, tokens
 
 ENV_VARS = ("AZURE_SEARCH_ENDPOINT", "AZURE_SEARCH_API_KEY", "AZURE_SEARCH_INDEX")
-RETRYABLE = {408, 429, 500, 502, 503, 504}
 BATCH_SIZE = 1000  # the service's limit on actions per indexing request
 OVERFETCH = 3  # passages per wanted document: several passages of one document collapse into one hit
 SCORING_PROFILE = "cpo-fields"  # the embedded index's field weights, so both backends rank alike
@@ -69,60 +68,44 @@ def _client_options(timeout: float) -> dict:
 
 
 class _Caller:
-    """Runs one SDK call with bounded retries and turns failures into errors a user can act on."""
+    """Runs one SDK call through the shared retry layer (tasks/services.py) and turns failures into errors a
+    user can act on."""
 
     def __init__(self, settings: SearchSettings, attempts: int, timeout: float, max_retry_after: float,
                  sleep: Callable[[float], None]):
-        self.settings, self.attempts, self.timeout = settings, attempts, timeout
-        self.max_retry_after, self.sleep = max_retry_after, sleep
+        self.settings, self.timeout, self.sleep = settings, timeout, sleep
+        self.policy = RetryPolicy(attempts=attempts, backoff=0.5, max_backoff=8.0, max_retry_after=max_retry_after)
 
     def __call__(self, fn: Callable[[], T], what: str) -> T:
-        from azure.core.exceptions import DecodeError, HttpResponseError, ServiceRequestError, ServiceResponseError
+        where = f"Azure AI Search at {self.settings.endpoint}"
+        try:
+            return self.policy.run(fn, self._classify, sleep=self.sleep)
+        except GaveUp as e:
+            f = e.failure
+            if f.reason.startswith("malformed"):
+                raise malformed(self.settings, what, f.reason[len("malformed reply "):].strip("()")) from None
+            if f.status in (401, 403):
+                raise InputError(f"{where} refused the API key (HTTP {f.status}); check AZURE_SEARCH_API_KEY") from None
+            if f.status == 404:
+                raise InputError(f"{where} has no index '{self.settings.index}' (HTTP 404); create it with "
+                                 "`cpo content index --content PATH` or check AZURE_SEARCH_INDEX") from None
+            if e.why == "too_long":
+                raise SearchUnavailable(f"{where} is throttling: it asked to wait {e.waited_for:g} s, more than the "
+                                        f"{self.policy.max_retry_after:g} s cpo waits") from None
+            if e.why == "refused":
+                raise SearchUnavailable(f"{where} rejected the {what} ({f.reason})") from None
+            raise SearchUnavailable(f"{where} is unavailable: the {what} failed {e.attempts} times (last: {f.reason}); "
+                                    "try again later, or run with CPO_RETRIEVER=local") from None
 
-        where, last = f"Azure AI Search at {self.settings.endpoint}", ""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return fn()
-            except (DecodeError, ValueError, AttributeError, TypeError) as e:
-                # before HttpResponseError: DecodeError is one. The SDK raises AttributeError or TypeError
-                # when the JSON parses but has the wrong shape (a proxy page, another service).
-                raise malformed(self.settings, what, type(e).__name__) from None
-            except HttpResponseError as e:
-                status = e.status_code or 0
-                self._give_up_on(status, e, where, what)
-                wait, last = self._wait(e, attempt), f"HTTP {status}"
-            except ServiceResponseError:
-                wait, last = self._backoff(attempt), f"no reply within {self.timeout:g} s"
-            except ServiceRequestError:
-                wait, last = self._backoff(attempt), "could not connect"
-            if attempt < self.attempts:
-                self.sleep(wait)
-        raise SearchUnavailable(f"{where} is unavailable: the {what} failed {self.attempts} times (last: {last}); "
-                                "try again later, or run with CPO_RETRIEVER=local")
-
-    def _give_up_on(self, status: int, e, where: str, what: str) -> None:
-        """Statuses no retry can fix: configuration (exit 2) or a request the service refuses (exit 1)."""
-        if status in (401, 403):
-            raise InputError(f"{where} refused the API key (HTTP {status}); check AZURE_SEARCH_API_KEY") from None
-        if status == 404:
-            raise InputError(f"{where} has no index '{self.settings.index}' (HTTP 404); create it with "
-                             "`cpo content index --content PATH` or check AZURE_SEARCH_INDEX") from None
-        if status not in RETRYABLE:
+    def _classify(self, e: Exception) -> Failure:
+        failure = classify_azure(e)
+        if failure.reason.startswith("no reply"):
+            return Failure(f"no reply within {self.timeout:g} s", True)
+        if failure.status is not None and not failure.retryable:
             detail = (getattr(getattr(e, "error", None), "message", None) or "")[:300]
-            raise SearchUnavailable(f"{where} rejected the {what} (HTTP {status}): {detail}") from None
-
-    def _wait(self, e, attempt: int) -> float:
-        asked = retry_after(e.response.headers) if e.response is not None else None
-        if asked is None:
-            return self._backoff(attempt)
-        if asked > self.max_retry_after:
-            raise SearchUnavailable(f"Azure AI Search at {self.settings.endpoint} is throttling: it asked to wait "
-                                    f"{asked:g} s, more than the {self.max_retry_after:g} s cpo waits") from None
-        return asked
-
-    @staticmethod
-    def _backoff(attempt: int) -> float:
-        return min(8.0, 0.5 * 2 ** (attempt - 1))
+            return Failure(f"HTTP {failure.status}: {detail}" if detail else f"HTTP {failure.status}", False,
+                           status=failure.status)
+        return failure
 
 
 def malformed(settings: SearchSettings, what: str, detail: str) -> SearchUnavailable:

@@ -1,13 +1,17 @@
 """Safety: screen every variant before anything is assigned, fail closed, and keep the evidence."""
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 from config import Policy
 from tasks.records import HARM_CATEGORIES, Verdict
 from tasks.safety.classifier import classifier_scores
-from tasks.safety.harm import harm_scores
+from tasks.safety.harm import prepare, scores_and_evidence
 from tasks.safety.rules import RULES, Context, Message
+
+
+SCREENERS = ("local", "azure", "openai-moderation", "guard-model")
 
 
 class HarmScorer(Protocol):
@@ -19,13 +23,36 @@ class HarmScorer(Protocol):
 
 
 class LocalHarmScorer:
-    """The lexicon (readable, explainable patterns) and the learned classifier (new phrasings); the higher wins."""
+    """The lexicon (readable, explainable patterns, each with an id) and the learned classifier (new phrasings).
+
+    The classifier cannot block on its own: where it is confident and the lexicon found the same category at
+    least at Low, the category scores High (6); where the lexicon found nothing, the classifier's finding is a
+    warning (Medium, 4) for a reviewer. So every block cites a lexicon pattern. (Measured on text written by
+    others, the classifier alone blocked 44% of refusals and 5% of marketing paragraphs: README, Evaluation.)
+    `evidence()` names what gave each category its score on this thread's last call."""
 
     name = "local"
+    languages = ("en",)  # what the lexicon and the classifier were built for (rule unsupported_language)
+
+    def __init__(self):
+        self._local = threading.local()
 
     def score(self, text: str) -> dict[str, int]:
-        lexicon, learned = harm_scores(text), classifier_scores(text)
-        return {c: max(lexicon[c], learned[c]) for c in lexicon}
+        prepared = prepare(text)
+        (lexicon, ids), learned = scores_and_evidence(prepared), classifier_scores(prepared)
+        scores, evidence = {}, {}
+        for c in lexicon:
+            if learned[c] >= 6 and lexicon[c] >= 2:
+                scores[c], evidence[c] = max(lexicon[c], 6), ids[c] + ["classifier"]
+            elif learned[c] >= 6:
+                scores[c], evidence[c] = max(lexicon[c], 4), ["classifier"]
+            else:
+                scores[c], evidence[c] = lexicon[c], ids[c]
+        self._local.evidence = {c: e for c, e in evidence.items() if scores[c] and e}
+        return scores
+
+    def evidence(self) -> dict[str, list[str]]:
+        return getattr(self._local, "evidence", {})
 
 
 class Screener:
@@ -40,24 +67,35 @@ class Screener:
 
     def screen(self, message: Message) -> Verdict:
         scores = self.scorer.score(message.text)
-        return judge(scores, run_rules(message, self.context), self.context.policy, self.scorer.name)
+        evidence = getattr(self.scorer, "evidence", dict)()  # which lexicon patterns (or the classifier) scored
+        skip = () if getattr(self.scorer, "languages", None) else ("unsupported_language",)  # multilingual backend
+        verdict = judge(scores, run_rules(message, self.context, skip), self.context.policy, self.scorer.name,
+                        evidence)
+        notes = getattr(self.scorer, "notes", lambda: [])()  # what the backend found outside our four categories
+        if notes:
+            extra = "; ".join(f"warn: {n}" for n in notes)
+            reason = extra if verdict.reason == "all checks passed" else f"{verdict.reason}; {extra}"
+            verdict = verdict.model_copy(update={"reason": reason})
+        return verdict
 
 
-def run_rules(message: Message, context: Context) -> dict[str, list[str]]:
-    """Every rule named in the policy runs; the findings of those that found something."""
-    found = {rule: RULES[rule](message, context) for rule in context.policy.rules if rule in RULES}
+def run_rules(message: Message, context: Context, skip=()) -> dict[str, list[str]]:
+    """Every rule named in the policy runs (but those in `skip`); the findings of those that found something."""
+    found = {rule: RULES[rule](message, context) for rule in context.policy.rules if rule in RULES and rule not in skip}
     return {rule: f for rule, f in found.items() if f}
 
 
-def judge(scores: dict[str, int], findings: dict[str, list[str]], policy: Policy, screener: str) -> Verdict:
+def judge(scores: dict[str, int], findings: dict[str, list[str]], policy: Policy, screener: str,
+          evidence: dict[str, list[str]] | None = None) -> Verdict:
     """Block when a category reaches its threshold or a blocking rule fired; Medium scores and warn-rules
-    are written into the reason but do not block."""
+    are written into the reason but do not block. `evidence` (category -> pattern ids) is cited."""
     blocks, warns = [], []
     for cat in HARM_CATEGORIES:
+        cite = f" [{', '.join(evidence[cat])}]" if evidence and evidence.get(cat) else ""
         if scores[cat] >= policy.category_thresholds[cat]:
-            blocks.append(f"{cat} severity {scores[cat]}")
+            blocks.append(f"{cat} severity {scores[cat]}{cite}")
         elif scores[cat] >= policy.warn_at:
-            warns.append(f"{cat} severity {scores[cat]}")
+            warns.append(f"{cat} severity {scores[cat]}{cite}")
     for rule, items in findings.items():
         (blocks if policy.rules[rule] == "block" else warns).append(f"{rule}: {'; '.join(items)}")
     reason = "; ".join(blocks + [f"warn: {w}" for w in warns]) or "all checks passed"
@@ -74,7 +112,15 @@ def make_harm_scorer(kind: str, competitors: list[str] = ()) -> HarmScorer:
         from tasks.safety.azure import AzureHarmScorer  # lazy: the SDK is only needed for this backend
 
         return AzureHarmScorer.from_env(competitors=competitors)
-    raise ValueError(f"unknown screener {kind!r}")
+    if kind == "openai-moderation":
+        from tasks.safety.moderation import OpenAIModerationScorer
+
+        return OpenAIModerationScorer.from_env()
+    if kind == "guard-model":
+        from tasks.safety.guard import GuardModelScorer
+
+        return GuardModelScorer.from_env()
+    raise ValueError(f"unknown screener {kind!r} (known: {', '.join(SCREENERS)})")
 
 
 def message_of(variant) -> Message:

@@ -16,15 +16,12 @@ blocklist, so it must not be the only guard.
 from __future__ import annotations
 
 import os
-import random
 import re
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
-from tasks.retry import retry_after
 from tasks.errors import InputError, ScreenerUnavailable
+from tasks.services import Failure, GaveUp, RateLimiter, RetryPolicy, classify_azure
 from tasks.records import HARM_CATEGORIES
 
 ENDPOINT_VAR, KEY_VAR = "AZURE_CONTENT_SAFETY_ENDPOINT", "AZURE_CONTENT_SAFETY_KEY"
@@ -33,35 +30,6 @@ MAX_CHARS = 10_000  # the service's limit per text:analyze request
 MAX_ITEMS_PER_CALL = 100  # the service's limit per addOrUpdateBlocklistItems request
 MAX_ITEM_CHARS = 128  # the service's limit per blocklist item
 CATEGORY_KEYS = {"Hate": "hate", "SelfHarm": "self_harm", "Sexual": "sexual", "Violence": "violence"}
-RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
-
-
-class RateLimiter:
-    """At most `limit` acquisitions in any rolling `window` seconds, shared by all threads."""
-
-    def __init__(self, limit: int = 1000, window: float = 10.0, clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self._clock = limit, window, clock
-        self._stamps: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._stamps and now - self._stamps[0] >= self.window:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.limit:
-                    self._stamps.append(now)
-                    return
-                wait = self.window - (now - self._stamps[0])
-            time.sleep(wait)  # outside the lock, so other threads can still see the window move
-
-
-class _Failure:
-    """One failed attempt: what went wrong, whether trying again can help, and how long the server asked us to wait."""
-
-    def __init__(self, reason: str, retryable: bool, retry_after: float | None = None):
-        self.reason, self.retryable, self.retry_after = reason, retryable, retry_after
 
 
 class AzureHarmScorer:
@@ -81,7 +49,10 @@ class AzureHarmScorer:
         self._client = ContentSafetyClient(self.endpoint, self._credential, **sdk)
         self._blocklist_client = BlocklistClient(self.endpoint, self._credential, **sdk)
         self.blocklists = list(blocklists)
-        self.attempts, self.backoff, self.max_backoff, self.max_chars = max(1, attempts), backoff, max_backoff, max_chars
+        self.max_chars = max_chars
+        # max_backoff bounds both our own backoff and the Retry-After we accept (the shared layer's policy)
+        self.retry = RetryPolicy(attempts=max(1, attempts), backoff=backoff, max_backoff=min(8.0, max_backoff),
+                                 max_retry_after=max_backoff)
         self._limiter = RateLimiter(rate_limit, rate_window)
         self._local = threading.local()  # per-thread last_blocklist_hits: screening may run on several threads
 
@@ -145,30 +116,12 @@ class AzureHarmScorer:
         self._client.close()
         self._blocklist_client.close()
 
-    # -- one call, bounded retries -------------------------------------------------------------------------
+    # -- one call, bounded retries (tasks/services.py) -----------------------------------------------------
     def _call(self, what: str, operation: Callable, *args):
-        for attempt in range(1, self.attempts + 1):
-            self._limiter.acquire()  # every attempt counts against the service's quota
-            try:
-                return operation(*args)
-            except Exception as err:  # noqa: BLE001 - classified below; anything unknown propagates
-                failure = classify(err)
-            if not failure.retryable:
-                raise self._unavailable(f"{what} failed: {failure.reason}")
-            if attempt < self.attempts:
-                wait = self._wait(attempt, failure.retry_after)
-                if wait is None:
-                    raise self._unavailable(f"{what}: the service asked to wait {failure.retry_after:.0f} s, "
-                                            f"longer than the {self.max_backoff:.0f} s we allow")
-                time.sleep(wait)
-        raise self._unavailable(f"{what} still failing after {self.attempts} attempts (last: {failure.reason})")
-
-    def _wait(self, attempt: int, retry_after: float | None) -> float | None:
-        """Retry-After when the server sent one (None if it is longer than we allow); else exponential backoff
-        with jitter, so clients throttled together do not come back together."""
-        if retry_after is not None:
-            return retry_after if retry_after <= self.max_backoff else None
-        return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        try:
+            return self.retry.run(lambda: operation(*args), classify, limiter=self._limiter)
+        except GaveUp as gave_up:
+            raise self._unavailable(f"{what} {'failed: ' if gave_up.why == 'refused' else ''}{gave_up.describe()}") from None
 
     def _unavailable(self, reason: str) -> ScreenerUnavailable:
         key = self._credential.key
@@ -176,26 +129,13 @@ class AzureHarmScorer:
         return ScreenerUnavailable(message.replace(key, "***") if key else message)
 
 
-def classify(err: Exception) -> _Failure:
-    """Which failures are worth another attempt. Non-SDK errors that are not about the reply propagate."""
-    from azure.core.exceptions import (AzureError, DecodeError, DeserializationError, HttpResponseError,
-                                       ServiceRequestError, ServiceResponseError)
-
-    status = getattr(err, "status_code", None)
-    if isinstance(err, HttpResponseError) and status in RETRYABLE_STATUS:
-        return _Failure(f"HTTP {status}", True, retry_after(err.response.headers if err.response else {}))
-    if isinstance(err, (ServiceRequestError, ServiceResponseError)):  # refused, reset, timed out
-        return _Failure(f"{type(err).__name__} (no reply)", True)
-    if isinstance(err, DecodeError) or isinstance(err, (ValueError, TypeError, KeyError, DeserializationError)):
-        return _Failure(f"malformed reply ({type(err).__name__})", False)
-    if isinstance(err, HttpResponseError) and status in (401, 403):
-        return _Failure(f"HTTP {status}: the key was rejected — check {KEY_VAR} and {ENDPOINT_VAR}", False)
-    if isinstance(err, HttpResponseError):
-        code = getattr(getattr(err, "error", None), "code", None)
-        return _Failure(f"HTTP {status}{f' {code}' if code else ''}", False)
-    if isinstance(err, AzureError):
-        return _Failure(type(err).__name__, False)
-    raise err
+def classify(err: Exception) -> Failure:
+    """The shared azure-core classification; a rejected key names the variables to check."""
+    failure = classify_azure(err)
+    if failure.status in (401, 403):
+        return Failure(f"HTTP {failure.status}: the key was rejected — check {KEY_VAR} and {ENDPOINT_VAR}", False,
+                       status=failure.status)
+    return failure
 
 
 def parse_analysis(result) -> tuple[dict[str, int], list[str]]:

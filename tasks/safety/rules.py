@@ -6,30 +6,33 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import date
 
 from config import Brand, Policy
 from tasks.records import Document
+from tasks.safety.scan import AtAnchored, Gated
 
 NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?%?")
 URL = re.compile(r"https?://\S+|www\.\S+", re.I)
-EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+# Gated: searched only around the literals each match must contain ("@" here), so long text stays fast
+EMAIL = AtAnchored(re.compile(r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+\b"))
 PHONE = re.compile(r"(?<!\d)(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\d)")
 SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-PHONE_BARE = re.compile(r"\b(?:call|text|phone|tel|mobile|cell|sms|whatsapp|dial|ring|reach|on)\b[^\d\n]{0,15}"
-                        r"(\+?1?\d{10})(?!\d)", re.I)
+PHONE_BARE = Gated(re.compile(r"\b(?:call|text|phone|tel|mobile|cell|sms|whatsapp|dial|ring|reach|on)\b[^\d\n]{0,15}"
+                        r"(\+?1?\d{10})(?!\d)", re.I))
 PHONE_INTL = re.compile(r"(?<![\w+])\+(?!1[ .-]?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\d)")
-BIRTH_DATE = re.compile(r"\b(?:dob|d\.o\.b\.|date of birth|born on)\b[:\s]*\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}", re.I)
+BIRTH_DATE = Gated(re.compile(r"\b(?:dob|d\.o\.b\.|date of birth|born on)\b[:\s]*\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}", re.I))
 # a bracketed slot naming what should go in it ("[First Name]", "[INSERT DISCOUNT]", "[Customer Name]"); a markdown
 # link "[Product details](https://...)" is not one
-PLACEHOLDER = re.compile(
+PLACEHOLDER = Gated(re.compile(
     r"\{\{.*?\}\}|\[[^\]\n]{0,40}?\b(?:insert|name|first ?name|last ?name|product|company|discount|amount|date|link|url|"
     r"city|price|code|placeholder|tbd|cta|offer|x{2,}|recipient|customer|user|email|phone|address|store|location|brand|"
     r"title|image|logo|button|headline|number|percent|deadline)\b[^\]\n]{0,40}\](?!\()|"
     r"\b(?:dear|hi|hello|hey)\s+\[[^\]\n]{1,30}\](?!\()|<[A-Z_]{3,}>|%%\w+%%|"
-    r"(?<![\w%])%[A-Z][A-Z0-9_]{2,}%(?![\w%])|\*\|[A-Z0-9_:]+\|\*|\bX{2,}%|\$X{2,}|\bTBD\b|lorem ipsum", re.I)
+    r"(?<![\w%])%[A-Z][A-Z0-9_]{2,}%(?![\w%])|\*\|[A-Z0-9_:]+\|\*|\bX{2,}%|\$X{2,}|\bTBD\b|lorem ipsum", re.I))
 MERGE = re.compile(r"\{\s*(\w*)\s*\}")
 FAKE_THREAD = re.compile(r"^\s*(?:re|fw|fwd)\s*:", re.I)
 MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -54,7 +57,7 @@ FULLWIDTH = re.compile("[\uff01-\uff5e]")
 CONFUSABLE = set("\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0430\u0435\u043e\u0440\u0441"
                  "\u0443\u0445\u0456\u0458\u0455\u0501\u051b\u051d\u0405\u0406\u0408\u0391\u0392\u0395\u0396\u0397"
                  "\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7\u03bf")
-ECHO = re.compile(
+ECHO = Gated(re.compile(
     r"\b(?:ignore|disregard|forget) (?:all |any |the |your )?(?:previous |prior |above |earlier |preceding )?"
     r"(?:instructions|prompts?|rules|guidelines)\b|\bas an ai\b|\bas a (?:large )?language model\b|system prompt|"
     r"<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>|\[/?inst\]|###\s*(?:instruction|response|system)|"
@@ -66,7 +69,7 @@ ECHO = re.compile(
     r"variants?|rewrites?|(?:marketing|email|ad) copy|versions? of (?:the|your) (?:email|message))\b(?! (?:address|list))|"
     r"^\s*(?:subject(?: line)?|preheader|body|cta|call to action)\s*:|\[(?:note|notes|editor'?s note|internal note|todo|"
     r"to do|comment|draft)\s*:|\b(?:this|the above|the following) (?:version|draft|variant|rewrite) (?:uses|is|has|keeps|"
-    r"focuses)\b|\bas (?:you )?requested\b[^.\n]{0,40}\b(?:tone|version|draft|length|word count)\b", re.I | re.M)
+    r"focuses)\b|\bas (?:you )?requested\b[^.\n]{0,40}\b(?:tone|version|draft|length|word count)\b", re.I | re.M))
 
 
 @dataclass
@@ -117,11 +120,17 @@ def _has_unsubscribe_link(body: str) -> bool:
         return True
     lines = body.splitlines()
     for i, line in enumerate(lines):
-        for phrase in UNSUB_PHRASE.finditer(line):
-            rest = line[phrase.end():]
-            if LINK.search(rest):
-                return True
-            if re.fullmatch(r"[\w ]{0,20}[:\-]?\s*", rest) and i + 1 < len(lines) and LINK.match(lines[i + 1].strip()):
+        first = UNSUB_PHRASE.search(line)
+        if first is None:
+            continue
+        last_link = max((m.start() for m in LINK.finditer(line)), default=-1)  # one scan per line: linear
+        if last_link >= first.end():  # a link after the first phrase is after a phrase
+            return True
+        tail = line[-80:]  # "Unsubscribe here:" ending the line, the link on the next
+        for phrase in UNSUB_PHRASE.finditer(tail):
+            rest = tail[phrase.end():]
+            if len(rest) <= 40 and re.fullmatch(r"[\w ]{0,20}[:\-]?\s*", rest) and i + 1 < len(lines) \
+                    and LINK.match(lines[i + 1].strip()):
                 return True
     return False
 
@@ -150,11 +159,12 @@ def deceptive_subject(m: Message, ctx: Context) -> list[str]:
     return found
 
 
-def _claim_pattern(term: str) -> re.Pattern:
+@lru_cache(maxsize=256)
+def _claim_pattern(term: str) -> Gated:
     """"risk-free" also matches "risk free", "lowest price" also "lowest prices", "cure" also "cures"/"cured"."""
     words = [re.escape(w) for w in re.split(r"[\s-]+", term.strip().lower()) if w]
     tail = r"(?:s|es|d|ed)?" if term[-1:].isalpha() else ""
-    return re.compile(r"(?<!\w)" + r"[\s-]*".join(words) + tail + r"(?!\w)", re.I)
+    return Gated(re.compile(r"(?<!\w)" + r"[\s-]{0,5}".join(words) + tail + r"(?!\w)", re.I), reach=200)
 
 
 def unsupported_claim(m: Message, ctx: Context) -> list[str]:
@@ -179,6 +189,13 @@ def _numbers(text: str) -> list[tuple[str, str, str]]:
     return found
 
 
+@lru_cache(maxsize=8)
+def _without_urls(text: str) -> str:
+    """URLs out: shared by pii and uncited_number (one pass for both on long text)."""
+    return URL.sub(" ", text)
+
+
+@lru_cache(maxsize=8)
 def _strip_contacts(text: str) -> str:
     """Phone numbers, emails, SSNs and card numbers are the pii rule's business, not claims to ground."""
     for rx in (EMAIL, PHONE, PHONE_BARE, PHONE_INTL, SSN, CARD):
@@ -192,7 +209,7 @@ def uncited_number(m: Message, ctx: Context) -> list[str]:
     sources = [n for d in ctx.cited(m) for n in _numbers(d.text)] + _numbers(ctx.brand_text)
     values = {v for _, v, _ in sources}
     typed = {(v, u) for _, v, u in sources}
-    text = _strip_contacts(URL.sub(" ", m.text))
+    text = _strip_contacts(_without_urls(m.text))
     missing = sorted({raw for raw, v, u in _numbers(text) if (v, u) not in typed and not (u == "" and v in values)})
     return [f"number {n!r} is in no cited document" for n in missing]
 
@@ -221,7 +238,7 @@ def _brand_domains(ctx: Context) -> set[str]:
 def pii(m: Message, ctx: Context) -> list[str]:
     """A person's email, phone number, SSN, card number or date of birth; the brand's own addresses are fine.
     Findings name the kind of personal data, never the value: the audit log must not become a copy of it."""
-    text = URL.sub(" ", m.text)
+    text = _without_urls(m.text)
     if ctx.brand.contact_email.strip():  # an empty one would put a space between every character
         text = text.replace(ctx.brand.contact_email, " ")
     domains = _brand_domains(ctx)
@@ -256,10 +273,14 @@ def competitor_mention(m: Message, ctx: Context) -> list[str]:
 
 
 def unresolved_placeholder(m: Message, ctx: Context) -> list[str]:
-    found = [f"unresolved placeholder {p.group(0)!r}" for p in PLACEHOLDER.finditer(m.text)]
+    found = [f"unresolved placeholder {p.group(0)!r}" for p in PLACEHOLDER.matches(m.text)]
     found += [f"unknown merge field {{{f}}}" for f in MERGE.findall(m.text)
               if f not in ctx.policy.allowed_merge_fields]
     return found
+
+
+CYRILLIC_GREEK = re.compile("[\u0370-\u03ff\u0400-\u052f]")
+LATIN_LETTER = re.compile("[A-Za-z\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\uff21-\uff3a\uff41-\uff5a]")
 
 
 def _emoji(ch: str) -> bool:
@@ -271,25 +292,28 @@ def hidden_characters(m: Message, ctx: Context) -> list[str]:
     Greek or are spelled wholly in look-alike letters ("ТОР" in Cyrillic). A zero-width joiner inside an emoji
     sequence (family emoji) is how emoji are written, not a trick."""
     text = m.text
-    hidden = {ch for i, ch in enumerate(text) if INVISIBLE.match(ch) and not (
-        ch == "\u200d" and 0 < i < len(text) - 1 and _emoji(text[i - 1]) and _emoji(text[i + 1]))}
+    hidden = {x.group(0) for x in INVISIBLE.finditer(text) if not (  # regex scans: linear, in C
+        x.group(0) == "\u200d" and 0 < x.start() < len(text) - 1 and _emoji(text[x.start() - 1])
+        and _emoji(text[x.start() + 1]))}
     found = [f"invisible character U+{ord(ch):04X}" for ch in sorted(hidden)]
     if FULLWIDTH.search(text):
         found.append(f"fullwidth characters {''.join(FULLWIDTH.findall(text))[:20]!r}")
-    letters = [ch for ch in text if ch.isalpha()]
-    latin = sum(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
-    for word in re.findall(r"\w+", text):
+    if not CYRILLIC_GREEK.search(text):  # no Cyrillic or Greek letter: no homoglyph word to look at
+        return found
+    letters = len(re.findall(r"[^\W\d_]", text))
+    latin = len(LATIN_LETTER.findall(text))
+    for word in re.findall(r"\w*[\u0370-\u03ff\u0400-\u052f]\w*", text):
         scripts = {unicodedata.name(ch, "").split(" ")[0] for ch in word if ch.isalpha()}
         if "LATIN" in scripts and scripts & {"CYRILLIC", "GREEK"}:
             found.append(f"mixed-script word {word!r} (homoglyph trick)")
         elif len(word) >= 2 and scripts & {"CYRILLIC", "GREEK"} and all(ch in CONFUSABLE for ch in word) \
-                and latin > len(letters) / 2:
+                and latin > letters / 2:
             found.append(f"look-alike word {word!r} written in {'/'.join(sorted(scripts)).lower()} letters")
     return found
 
 
 def prompt_echo(m: Message, ctx: Context) -> list[str]:
-    return [f"echoed instruction {e.group(0)!r}" for e in ECHO.finditer(m.text)]
+    return [f"echoed instruction {e.group(0)!r}" for e in ECHO.matches(m.text)]
 
 
 def subject_too_long(m: Message, ctx: Context) -> list[str]:
@@ -309,7 +333,49 @@ def shouting(m: Message, ctx: Context) -> list[str]:
     return []
 
 
+def unsupported_language(m: Message, ctx: Context) -> list[str]:
+    """Text the embedded harm scorer cannot read (it was built for English) is flagged, never passed on a
+    score of 0 it did not earn; the policy says block or warn (review). Skipped for multilingual backends."""
+    from tasks.safety.language import unsupported_language as detect
+
+    found = detect(m.text)
+    return [f"written in {found}: the embedded harm scorer reads English only; review it or screen with a "
+            f"multilingual backend (CPO_SCREENER)"] if found else []
+
+
+# markup that runs code in a mail client or a browser: event handlers, script URLs, active elements
+ACTIVE_MARKUP = re.compile(
+    r"<[a-z][^<>]{0,300}?[\s/\"']on[a-z]{3,25}\s*=|(?<![\w-])(?:java|vb|live)script\s*:|\bdata\s*:\s*text/html|"
+    r"<\s*/?\s*(?:script|iframe|frame|object|embed|applet|form|base|link|svg|math)\b|"
+    r"<\s*meta\b[^<>]{0,200}?http-equiv", re.I)
+
+
+def unsafe_markup(m: Message, ctx: Context) -> list[str]:
+    found = {f.group(0)[:40] for f in ACTIVE_MARKUP.finditer(m.text)}
+    return [f"active markup {f!r}" for f in sorted(found)]
+
+
+# a marketing email never asks for a password, a code or a card, nor threatens an account (phishing)
+CREDENTIALS = r"(?:password|passcode|pin(?: code| number)?|one[- ]time (?:code|password)|verification code|security code|" \
+              r"cvv|cvc|card (?:number|details)|bank (?:details|account (?:number|details))|social security|ssn|login " \
+              r"(?:details|credentials)|credentials|username and password|seed phrase|recovery phrase)"
+PHISHING = Gated(re.compile(
+    rf"\b(?:enter|confirm|verify|update|provide|send|reply with|share|re-?enter|type|submit|validate)\b[^.!?\n]{{0,40}}?"
+    rf"\b(?:your|the|a) {CREDENTIALS}\b|"
+    rf"\b(?:verify|confirm|validate|re-?activate|unlock|restore|secure) (?:your|the) (?:account|identity|login|card|"
+    rf"billing (?:details|information)|payment (?:details|information))\b|"
+    rf"\byour (?:account|card|membership|access|mailbox) (?:has been|was|will be|is) (?:suspended|locked|disabled|"
+    rf"closed|deactivated|terminated|compromised|on hold|limited|blocked)\b|"
+    rf"\b(?:log ?in|sign ?in) (?:now |immediately |within \d+ hours )?(?:to|or) (?:avoid|prevent|restore|keep|unlock|"
+    rf"verify|confirm)\b|\bunusual (?:sign-?in|login|activity) (?:attempt|detected)\b", re.I))
+
+
+def credential_request(m: Message, ctx: Context) -> list[str]:
+    found = {f.group(0)[:60] for f in PHISHING.matches(m.text)}
+    return [f"asks for credentials or threatens an account (phishing): {f!r}" for f in sorted(found)]
+
+
 RULES = {f.__name__: f for f in [
     missing_unsubscribe, missing_postal_address, deceptive_subject, unsupported_claim, uncited_number,
     citation_not_approved, pii, competitor_mention, unresolved_placeholder, hidden_characters, prompt_echo,
-    subject_too_long, shouting]}
+    subject_too_long, shouting, unsupported_language, unsafe_markup, credential_request]}

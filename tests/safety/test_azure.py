@@ -10,8 +10,8 @@ import pytest
 from azure.core.exceptions import AzureError
 
 from tasks.errors import InputError, ScreenerUnavailable
-from tasks.safety.azure import (COMPETITOR_BLOCKLIST, ENDPOINT_VAR, KEY_VAR, AzureHarmScorer, RateLimiter,
-                                split_text)
+from tasks.safety.azure import COMPETITOR_BLOCKLIST, ENDPOINT_VAR, KEY_VAR, AzureHarmScorer, split_text
+from tasks.services import RateLimiter
 from tests.fakes.content_safety import FakeContentSafety, Fault
 
 KEY = "k3y-9f2c5e7a-do-not-print"  # distinctive, so "never in a message" means something
@@ -140,7 +140,7 @@ def test_the_rate_limiter_spaces_requests(fake):
 
 
 def test_the_rate_limiter_is_shared_by_threads():
-    limiter, done = RateLimiter(limit=3, window=0.3), []
+    limiter, done = RateLimiter(requests=3, per=0.3), []
     start = time.monotonic()
     threads = [threading.Thread(target=lambda: (limiter.acquire(), done.append(time.monotonic()))) for _ in range(7)]
     for t in threads:

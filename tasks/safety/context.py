@@ -1,0 +1,37 @@
+"""Context the embedded scorer reads around a match: is the sentence a refusal?
+
+A refusal names the harmful topic in order to decline it ("I can't help you hurt yourself", "I won't write
+instructions for making a bomb", "Sorry, but I cannot provide that"). It is the opposite of promoting harm,
+and a scorer that blocks it blocks the safest answers a model gives. A sentence is a refusal when its main
+clause is a first-person (or "this assistant") decline of a speech act: can't/cannot/won't/will not/am not
+able to/must decline/refuse to + help, assist, provide, give, write, create, share, explain, describe, ...;
+or an apology followed by such a decline; or the stock forms "I'm sorry, but I can't", "It is not appropriate
+to", "I must decline". Harm matches in a refusal score Low.
+"""
+from __future__ import annotations
+
+import re
+
+SPEECH_ACT = (r"(?:help|assist|aid|support|provide|give|offer|write|create|generate|produce|draft|compose|share|"
+              r"explain|describe|detail|list|tell|teach|show|suggest|recommend|encourage|promote|condone|endorse|"
+              r"engage|participate|answer|respond|comply|fulfil+|do that|do this|continue|make|facilitate|"
+              r"discuss|go into|walk you through|instruct|advise|guide)")
+DECLINE = (r"(?:can ?not|can't|cant|won't|wont|will not|would not|wouldn't|must not|mustn't|shall not|do not|don't|"
+           r"am not (?:able|allowed|going|comfortable|programmed|designed|permitted) to|'m not (?:able|allowed|going|"
+           r"comfortable|programmed|designed|permitted) to|am unable to|'m unable to|must (?:decline|refuse)|"
+           r"have to (?:decline|refuse)|refuse to|decline to|cannot in good conscience|can't in good conscience)")
+REFUSAL = re.compile(
+    rf"^(?:(?:i'?m |i am )?(?:sorry|apologi[sz]e|afraid|regret)[^.!?]{{0,40}}?(?:,|but|\.)?\s*)?"
+    rf"(?:but |however,? |unfortunately,? |as an ai[^,]{{0,40}},\s*|as a (?:responsible|helpful|ethical)[^,]{{0,40}},\s*)?"
+    rf"(?:i|we|this assistant|the assistant)(?: really| simply| absolutely| just)? {DECLINE}(?: \w+){{0,2}}? {SPEECH_ACT}\b"
+    rf"|^(?:i'?m |i am )?sorry,? (?:but )?(?:i|that'?s|this is)\b[^.!?]{{0,30}}?\b(?:can'?t|cannot|not (?:something|able|"
+    rf"appropriate))\b"
+    rf"|^(?:it is|it's|that is|that's|this is) (?:not (?:appropriate|ethical|safe|okay|ok|acceptable|legal|something i)|"
+    rf"(?:inappropriate|unethical|illegal|harmful|dangerous|never (?:okay|ok|acceptable|appropriate))) (?:to|for me to)\b"
+    rf"|^i (?:must|have to|need to) (?:respectfully )?(?:decline|refuse)\b"
+    rf"|^(?:please )?(?:do not|don't|never) (?:ever )?(?:attempt|try) (?:to )?\w+",
+    re.I)
+
+
+def is_refusal(sentence: str) -> bool:
+    return bool(REFUSAL.match(sentence.strip(" \"'*-")))

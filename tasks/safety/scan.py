@@ -1,0 +1,112 @@
+"""Searching long text in linear time with few passes: a regular expression searched only around the literals
+every match of it must contain.
+
+    EMAIL = Gated(re.compile(r"...@..."))     # searched only near an "@"
+    EMAIL.findall(text); EMAIL.sub(" ", text); EMAIL.search(text)
+
+Each top-level alternative of the pattern gets its own literal set (tasks/safety/harm.py:necessary_literals);
+one Aho-Corasick pass over the text finds where they occur, and the alternative runs only on windows of
+`reach` characters around those places. Exact for patterns whose matches are shorter than `reach` (a match
+contains a necessary literal, so it lies inside that literal's window); an alternative without derivable
+literals runs on the whole text.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+
+class Gated:
+    def __init__(self, rx: re.Pattern, reach: int = 256):
+        import ahocorasick
+
+        from tasks.safety.harm import alternatives, necessary_literals
+
+        self.rx, self.reach, self.parts = rx, reach, []
+        for alt in alternatives(rx.pattern):
+            compiled = re.compile(alt, rx.flags)
+            literals = necessary_literals(alt) if rx.flags & re.I or alt.islower() else None
+            if literals is None:
+                self.parts.append((compiled, None))
+                continue
+            automaton = ahocorasick.Automaton()
+            for conj in literals:
+                for word in conj[0]:  # the rarest set of each sub-alternative
+                    automaton.add_word(word, len(word))
+            automaton.make_automaton()
+            self.parts.append((compiled, automaton))
+
+    def _windows(self, automaton, text: str) -> list[tuple[int, int]]:
+        spans: list[list[int]] = []
+        for end, length in automaton.iter(text.lower()):
+            a, b = max(0, end - length + 1 - self.reach), min(len(text), end + 1 + self.reach)
+            if spans and a <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], b)
+            else:
+                spans.append([a, b])
+        return [(a, b) for a, b in spans]
+
+    def finditer(self, text: str) -> Iterator[re.Match]:
+        if len(text.lower()) != len(text):  # lower-casing moved positions (rare letters): search it all
+            yield from self.rx.finditer(text)
+            return
+        for compiled, automaton in self.parts:
+            if automaton is None:
+                yield from compiled.finditer(text)
+                continue
+            for a, b in self._windows(automaton, text):
+                yield from compiled.finditer(text, a, b)
+
+    def matches(self, text: str) -> list[re.Match]:
+        """Non-overlapping matches, leftmost first (as one alternation would find them)."""
+        out, last = [], -1
+        for m in sorted(self.finditer(text), key=lambda m: (m.start(), -m.end())):
+            if m.start() >= last:
+                out.append(m)
+                last = m.end() if m.end() > m.start() else m.start() + 1
+        return out
+
+    def search(self, text: str) -> re.Match | None:
+        found = self.matches(text)
+        return found[0] if found else None
+
+    def findall(self, text: str) -> list[str]:
+        return [m.group(1) if self.rx.groups else m.group(0) for m in self.matches(text)]
+
+    def sub(self, repl: str | Callable[[re.Match], str], text: str) -> str:
+        out, last = [], 0
+        for m in self.matches(text):
+            out += [text[last:m.start()], repl(m) if callable(repl) else repl]
+            last = m.end()
+        return "".join(out) + text[last:] if out else text
+
+    @property
+    def pattern(self) -> str:
+        return self.rx.pattern
+
+
+class AtAnchored(Gated):
+    """An e-mail address pattern searched from each "@": the local part is walked back at most `local`
+    characters, then the pattern is matched once from there. Linear even when the text is all "@"s."""
+
+    def __init__(self, rx: re.Pattern, local: int = 64, domain: int = 256):
+        self.rx, self.reach, self.parts, self.local, self.domain = rx, domain, [], local, domain
+
+    def finditer(self, text: str) -> Iterator[re.Match]:
+        last = 0
+        for at in re.finditer("@", text):
+            i = at.start()
+            if i < last:
+                continue
+            j, lo = i, max(last, i - self.local)
+            while j > lo and (text[j - 1].isalnum() or text[j - 1] in "._+-"):
+                j -= 1
+            while j < i:  # the pattern starts at a word character: skip leading dots, pluses and dashes
+                m = self.rx.match(text, j, min(len(text), i + self.domain))
+                if m:
+                    yield m
+                    last = m.end()
+                    break
+                j += 1
+                while j < i and not text[j].isalnum() and text[j] != "_":
+                    j += 1

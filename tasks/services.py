@@ -1,0 +1,264 @@
+"""One retry, rate-limit and settings layer for every remote backend (generation, retrieval, screening).
+
+Before this module each backend had its own copy, and they disagreed: which statuses are worth another
+attempt, whether a Retry-After longer than we are willing to wait fails at once, whether backoff has jitter,
+and even what a rate limiter is (a token bucket here, a rolling window there). Now:
+
+- Retryable: 408, 409, 429 and every 5xx (the list the OpenAI SDK itself uses), timeouts, resets and refused
+  connections. Everything else (400, 401, 403, 404, 422, a reply that does not parse) fails at once: trying
+  again cannot fix it.
+- Wait: the server's Retry-After when it sent one (`retry-after-ms`, `x-ms-retry-after-ms`, `Retry-After` in
+  seconds or as an HTTP date); a Retry-After longer than `max_retry_after` means an exhausted quota, so we
+  stop at once instead of stalling a run. Otherwise exponential backoff (`backoff * 2**(attempt-1)`, at most
+  `max_backoff`) times a jitter in [0.5, 1], so clients throttled together do not come back together.
+- Attempts are bounded and exact: every SDK's own retries are switched off, so `attempts` is the number of
+  requests one call can make.
+- Rate limit: at most `requests` requests (and optionally `tokens` tokens) in any rolling window of `per`
+  seconds, shared by all threads of the process: the services count the same way, so we wait instead of
+  collecting 429s.
+- Settings: numbers read from the environment with bounds, and an error that names the variable.
+
+Each backend keeps only what is its own: how its SDK reports a failure (`classify_openai`, `classify_azure`)
+and which error its callers expect when the service cannot answer.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from tasks.errors import InputError
+
+T = TypeVar("T")
+RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every status >= 500
+
+
+def retryable_status(status: int | None) -> bool:
+    return status is not None and (status in RETRYABLE_STATUS or status >= 500)
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds the server asked us to wait: retry-after-ms or x-ms-retry-after-ms (Azure), else Retry-After
+    as seconds or an HTTP date (RFC 9110); None when it did not say."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1e-3), ("x-ms-retry-after-ms", 1e-3), ("Retry-After", 1.0)):
+        value = (headers.get(name) or headers.get(name.lower()) or "").strip()
+        if not value:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            try:
+                return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+# ---------------------------------------------------------------- failures and the retry loop
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt: what went wrong, whether another attempt can help, what the server asked."""
+
+    reason: str
+    retryable: bool
+    retry_after: float | None = None
+    status: int | None = None
+
+
+class GaveUp(Exception):
+    """The call did not succeed. `why`: refused (not retryable), exhausted (attempts used up) or
+    too_long (the server asked to wait longer than we allow). Backends turn it into their own error."""
+
+    def __init__(self, failure: Failure, attempts: int, why: str, waited_for: float | None = None):
+        self.failure, self.attempts, self.why, self.waited_for = failure, attempts, why, waited_for
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        if self.why == "too_long":
+            return f"{self.failure.reason}: asked to wait {self.waited_for:.0f} s, longer than we allow"
+        if self.why == "exhausted":
+            return f"still failing after {self.attempts} attempts (last: {self.failure.reason})"
+        return self.failure.reason
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4               # requests per call, the first included
+    backoff: float = 0.5            # seconds before the second attempt when the server did not say
+    max_backoff: float = 8.0
+    max_retry_after: float = 60.0   # a longer Retry-After fails the call at once
+    jitter: bool = True
+
+    def wait(self, attempt: int, asked: float | None) -> float | None:
+        """Seconds before attempt `attempt + 1`; None when the server asks for longer than we allow."""
+        if asked is not None:
+            return asked if asked <= self.max_retry_after else None
+        wait = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return wait * random.uniform(0.5, 1.0) if self.jitter else wait
+
+    def run(self, operation: Callable[[], T], classify: Callable[[Exception], Failure], *,
+            limiter: "RateLimiter | None" = None, cost: int = 0, sleep: Callable[[float], None] = time.sleep,
+            on_retry: Callable[[Failure, int, float], None] | None = None) -> T:
+        """`operation()` with at most `attempts` requests. `classify` turns an exception into a Failure and
+        re-raises what is not about the service (a bug stays a bug). Raises GaveUp, never an SDK error (an
+        SDK error may hold the request, and the request the key)."""
+        attempts = max(1, self.attempts)
+        for attempt in range(1, attempts + 1):
+            if limiter is not None:
+                limiter.acquire(cost)  # every attempt counts against the quota
+            try:
+                return operation()
+            except Exception as err:  # noqa: BLE001 - classify decides; unknown errors propagate from it
+                failure = classify(err)
+            if not failure.retryable:
+                raise GaveUp(failure, attempt, "refused")
+            if attempt == attempts:
+                break
+            wait = self.wait(attempt, failure.retry_after)
+            if wait is None:
+                raise GaveUp(failure, attempt, "too_long", failure.retry_after)
+            if on_retry is not None:
+                on_retry(failure, attempt, wait)
+            sleep(wait)
+        raise GaveUp(failure, attempts, "exhausted")
+
+
+# ---------------------------------------------------------------- rate limiting
+
+class RateLimiter:
+    """At most `requests` acquisitions (and, when `tokens` is set, that many tokens) in any rolling window of
+    `per` seconds, shared by all threads. A request larger than the token allowance is charged the allowance
+    (it would otherwise wait forever)."""
+
+    def __init__(self, requests: int, per: float = 60.0, tokens: int | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        if requests < 1 or per <= 0 or (tokens is not None and tokens < 1):
+            raise ValueError("a rate limit needs requests >= 1, per > 0 and tokens >= 1 (or None)")
+        self.requests, self.per, self.tokens = requests, per, tokens
+        self._clock, self._sleep = clock, sleep
+        self._log: deque[list] = deque()  # [stamp, tokens] per acquisition, oldest first
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def acquire(self, tokens: int = 0) -> None:
+        tokens = min(max(0, tokens), self.tokens) if self.tokens else 0
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._log and now - self._log[0][0] >= self.per:
+                    self._used -= self._log.popleft()[1]
+                fits = len(self._log) < self.requests and (not self.tokens or self._used + tokens <= self.tokens)
+                if fits:
+                    self._log.append([now, tokens])
+                    self._used += tokens
+                    return
+                wait = self._wait_until_fits(now, tokens)
+            self._sleep(max(wait, 0.001))  # outside the lock, so other threads still see the window move
+
+    def _wait_until_fits(self, now: float, tokens: int) -> float:
+        """Seconds until enough of the oldest acquisitions leave the window."""
+        need_requests = len(self._log) - self.requests + 1
+        freed, need = 0, max(0, self._used + tokens - self.tokens) if self.tokens else 0
+        for i, (stamp, used) in enumerate(self._log):
+            freed += used
+            if i + 1 >= need_requests and freed >= need:
+                return self.per - (now - stamp)
+        return self.per
+
+    def settle(self, estimated: int, actual: int) -> None:
+        """Charge what the last request of this size really used (we reserved an estimate)."""
+        if not self.tokens:
+            return
+        with self._lock:
+            for entry in reversed(self._log):
+                if entry[1] == min(estimated, self.tokens):
+                    delta = max(0, actual) - entry[1]
+                    entry[1] += delta
+                    self._used += delta
+                    return
+
+
+# ---------------------------------------------------------------- how each SDK family reports failure
+
+def classify_openai(err: Exception) -> Failure:
+    """The openai SDK (OpenAI, Azure OpenAI, any compatible server)."""
+    import openai
+
+    if isinstance(err, openai.APIStatusError):
+        status = err.status_code
+        code = getattr(err, "code", None)
+        reason = f"HTTP {status}{f' ({code})' if code else ''}"
+        return Failure(reason, retryable_status(status), retry_after(err.response.headers), status)
+    if isinstance(err, openai.APITimeoutError):
+        return Failure("no reply in time", True)
+    if isinstance(err, openai.APIConnectionError):
+        return Failure("could not connect", True)
+    if isinstance(err, (openai.APIResponseValidationError, ValueError, TypeError, LookupError, AttributeError)):
+        return Failure(f"malformed reply ({type(err).__name__})", False)  # not JSON, or JSON of the wrong shape
+    raise err
+
+
+def classify_azure(err: Exception) -> Failure:
+    """azure-core based SDKs (Content Safety, AI Search)."""
+    from azure.core.exceptions import (AzureError, DecodeError, DeserializationError, HttpResponseError,
+                                       ServiceRequestError, ServiceResponseError)
+
+    if isinstance(err, (DecodeError, DeserializationError, ValueError, TypeError, KeyError, AttributeError)):
+        # before HttpResponseError: DecodeError is one. AttributeError/TypeError: JSON of the wrong shape
+        return Failure(f"malformed reply ({type(err).__name__})", False)
+    if isinstance(err, HttpResponseError):
+        status = err.status_code
+        code = getattr(getattr(err, "error", None), "code", None)
+        headers = err.response.headers if err.response is not None else None
+        return Failure(f"HTTP {status}{f' {code}' if code and not retryable_status(status) else ''}",
+                       retryable_status(status), retry_after(headers), status)
+    if isinstance(err, ServiceResponseError):
+        return Failure("no reply in time (ServiceResponseError)", True)
+    if isinstance(err, ServiceRequestError):
+        return Failure("could not connect (ServiceRequestError)", True)
+    if isinstance(err, AzureError):
+        return Failure(type(err).__name__, False)
+    raise err
+
+
+# ---------------------------------------------------------------- settings
+
+def env_number(env: Mapping[str, str], name: str, default, cast, low, high):
+    """A bounded number from the environment; InputError (exit 2) naming the variable otherwise."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise InputError(f"environment: {name} must be a number (got {raw!r})") from None
+    if not low <= value <= high:
+        raise InputError(f"environment: {name} must be between {low} and {high} (got {raw!r})")
+    return value
+
+
+def env_text(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return (env.get(name) or "").strip() or default
+
+
+def require_env(env: Mapping[str, str], names: list[str], what: str) -> None:
+    """InputError naming the missing variables (never their values: a value may be a secret)."""
+    missing = [n for n in names if not (env.get(n) or "").strip()]
+    if missing:
+        raise InputError(f"environment: {what} needs {', '.join(missing)}")
+
+
+def redact(text: str, *secrets: str) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
