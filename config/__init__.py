@@ -44,7 +44,9 @@ class Segmentation(_Strict):
     k_range: tuple[Annotated[int, Field(ge=2, le=20)], Annotated[int, Field(ge=2, le=20)]] = Field(
         (3, 6), description="k-means: k chosen by silhouette within this range (2 to 20, smallest first)")
     min_segment_share: float = Field(0.05, ge=0, lt=0.5)
-    features: list[str] = ["recency_days", "frequency", "monetary"]
+    features: list[Literal["recency_days", "frequency", "monetary"]] = Field(
+        ["recency_days", "frequency", "monetary"],
+        description="what k-means clusters on: the RFM fields (other attributes are not clustered on yet)")
 
 
     @model_validator(mode="after")

@@ -194,7 +194,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 df, profiles = saved["customers"], [SegmentProfile(**p) for p in saved["profiles"]]
             else:
                 seg = campaign.segmentation
-                df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed)
+                df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed,
+                                              seg.features)
                 run.finish("segment", customers=df, profiles=profiles)
         with run.stage("retrieve"):
             if saved := run.reuse("retrieve"):

@@ -58,8 +58,9 @@ def validate_customers(df: pl.DataFrame, source: str, docs_dir: Path | None = No
 
 
 @task(name="segment", cache_policy=NO_CACHE)
-def segment(df: pl.DataFrame, method: str, k_range, min_share: float, seed: int):
-    segmenter = make_segmenter(method, k_range, min_share, seed).fit(df)
+def segment(df: pl.DataFrame, method: str, k_range, min_share: float, seed: int,
+            features=("recency_days", "frequency", "monetary")):
+    segmenter = make_segmenter(method, k_range, min_share, seed, features).fit(df)
     out = segmenter.transform(df)
     profiles = profile_segments(out)
     get_run_logger().info("segments: %s", {p.name: p.size for p in profiles})

@@ -152,9 +152,10 @@ class KMeansSegmenter:
     transform = RFMSegmenter.transform
 
 
-def make_segmenter(method: str, k_range, min_share: float, seed: int):
+def make_segmenter(method: str, k_range, min_share: float, seed: int,
+                   features=("recency_days", "frequency", "monetary")):
     if method == "kmeans":
-        return KMeansSegmenter(k_range=tuple(k_range), min_share=min_share, random_state=seed)
+        return KMeansSegmenter(k_range=tuple(k_range), min_share=min_share, random_state=seed, features=tuple(features))
     return RFMSegmenter(min_share=min_share)
 
 
