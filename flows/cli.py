@@ -185,7 +185,8 @@ def print_lifts(result: dict, what: str) -> None:
         print(f"  {r['metric']:<10} {r['arm']:<12} {fmt(r['rel_lift'], 'pct'):>8}  "
               f"95% CI [{fmt(r['rel_lift_ci_low'], 'pct')}, {fmt(r['rel_lift_ci_high'], 'pct')}]  "
               f"p_adj {fmt(r['p_value_adjusted'], 'p')}{'  *' if r['significant'] else ''}"
-              f"{'  (few events)' if r['note'] == 'few_events' else ''}")
+              f"{'  (few events)' if r['note'] == 'few_events' else ''}"
+              f"{'  (relative interval unbounded: the control mean is too uncertain)' if r['note'] == 'rel_ci_unbounded' else ''}")
     for check in result["srm"]:
         if check["mismatch"]:
             print(f"  WARNING: sample-ratio mismatch in {check['segment']} (p={check['p_value']:.2g})")
