@@ -10,6 +10,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("CPO_AUDIT_KEY", secrets.token_hex(32))  # runs and verify in the tests share one key
 
+import prefect.main  # noqa: E402,F401 - Prefect's console handler binds the real stderr now, not a test's capture
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 TODAY = date(2026, 11, 24)
@@ -45,7 +47,6 @@ def customers():
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for every flow test in the session (~18 s to start)."""
-    import prefect.main  # noqa: F401 - Prefect's console handler binds the real stderr, not a test's capture
     from prefect.testing.utilities import prefect_test_harness
     with prefect_test_harness(server_startup_timeout=120):
         yield
