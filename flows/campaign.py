@@ -149,158 +149,165 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         raise InputError("a deployment run needs a place for its run folders: set CPO_RUNS_DIR for the worker or "
                          "serve process (or pass the `out` parameter); runs never go into the code checkout")
     run = RunDir(out or default_run_dir(campaign.name))
-    run_id, exp = run.path.name, campaign.experiment
-    logger = get_run_logger()
-    logger.info("campaign %s: run folder %s", campaign.name, run.path.resolve())
-    # Checks first: settings, content, every backend and the customer file. Nothing is written until they pass.
-    today = date.today()
-    documents = load_documents(content)
-    check_usable(documents, today, content)
-    by_id = {d.id: d for d in documents}
-    subject_max = campaign.generation.subject_max_chars
-    retriever = make_retriever(backends.retriever, documents)
-    generator = make_generator(backends.generator, brand, subject_max, policy)
-    screener = Screener(make_harm_scorer(backends.screener, brand.competitors), Context(brand, policy, by_id, today, subject_max))
-    checked_docs = Path(tempfile.mkdtemp(prefix="cpo-docs-"))  # GX's pages move into the folder once it exists
-    with run.stage("ingest"):
-        df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
-                                    campaign.consent.all_opted_in_basis)
+    try:  # the folder's lock is released however the run ends (a process may run several flows)
+        if run.path.is_dir():
+            run.acquire()  # an existing folder: a live run there is refused at once, before any check
+        run_id, exp = run.path.name, campaign.experiment
+        logger = get_run_logger()
+        logger.info("campaign %s: run folder %s", campaign.name, run.path.resolve())
+        # Checks first: settings, content, every backend and the customer file. Nothing is written until they pass.
+        today = date.today()
+        documents = load_documents(content)
+        check_usable(documents, today, content)
+        by_id = {d.id: d for d in documents}
+        subject_max = campaign.generation.subject_max_chars
+        retriever = make_retriever(backends.retriever, documents)
+        generator = make_generator(backends.generator, brand, subject_max, policy)
+        screener = Screener(make_harm_scorer(backends.screener, brand.competitors),
+                            Context(brand, policy, by_id, today, subject_max))
+        checked_docs = Path(tempfile.mkdtemp(prefix="cpo-docs-"))  # GX's pages move into the folder once it exists
+        with run.stage("ingest"):
+            df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
+                                        campaign.consent.all_opted_in_basis)
+            try:
+                stages.validate_customers(df, customers, checked_docs)
+            except Exception:
+                shutil.rmtree(checked_docs, ignore_errors=True)
+                raise
+            check_eligible(df, customers, exp.min_eligible_customers)
+            personal = pii_columns(df)
+        config_path = config or str(PROJECT_DIR / "config" / "campaign.yaml")
+        inputs = run_inputs(parameters, {"customers": customers, "transactions": transactions, "content": content,
+                                         "config": config_path}, campaign, policy, brand, backends, STRATEGIES)
+        previous = begin(run, inputs)  # a refusal here (live run, other inputs) leaves the folder as it was
         try:
-            stages.validate_customers(df, customers, checked_docs)
-        except Exception:
+            if previous and previous.get("status") == "crashed":
+                logger.warning("resuming after a crash: %s", previous.get("message"))
+                mark_crashed(previous.get("flow_run_id"), previous.get("message", ""))
+            run.status_extra = {"flow_run_id": current_flow_run_id(), "run_id": run_id}
+            run.status("running")
+            create_link_artifact(key=f"{artifact_key(run_id)}-folder", link=run.path.resolve().as_uri(),
+                                 link_text=str(run.path.resolve()), description="The run folder")
+            docs = run.path / "data_docs"
+            if not docs.exists():
+                shutil.move(str(checked_docs), docs)
             shutil.rmtree(checked_docs, ignore_errors=True)
+            run.finish("ingest", customers=df, consent=consent, personal=personal)
+            with run.stage("segment"):
+                if saved := run.reuse("segment"):
+                    df, profiles = saved["customers"], [SegmentProfile(**p) for p in saved["profiles"]]
+                else:
+                    seg = campaign.segmentation
+                    df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed,
+                                                  seg.features)
+                    run.finish("segment", customers=df, profiles=profiles)
+            with run.stage("retrieve"):
+                if saved := run.reuse("retrieve"):
+                    hits = {k: [Hit(**h) for h in v] for k, v in saved["hits"].items()}
+                else:
+                    hits = stages.retrieve(retriever, profiles, campaign.retrieval.top_k, today)
+                    run.finish("retrieve", hits=hits)
+            audit = AuditLog(run.file("audit_log.csv"), run_id, policy.policy_version)
+            with run.stage("generate+screen"):
+                if saved := run.reuse("generate+screen"):
+                    variants = [Variant(**v) for v in saved["variants"]]
+                else:
+                    variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
+                    run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
+                    stages.validate_screening(variants, audit, docs)
+                    seal(run.path)
+                    run.finish("generate+screen", ["variants.jsonl"], variants=variants)
+                passed = passed_by_segment(variants, [p.name for p in profiles], exp.min_passed_variants_per_segment)
+            with run.stage("assign"):
+                if saved := run.reuse("assign"):
+                    assignments, weights = saved["assignments"], saved["weights"]
+                else:
+                    assignments, weights = stages.assign_arms(df, passed, exp.control_weight, campaign.seed,
+                                                              campaign.name, exp.holdout_weight, exp.treatment_weights,
+                                                              docs)
+                    run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
+                    run.finish("assign", ["assignments.csv"], assignments=assignments, weights=weights)
+                frame = assignments.join(df.drop("segment"), on="customer_id", how="left")
+            with run.stage("design"):
+                sim = campaign.simulation
+                power_rows = design_power(assignments, expected_baselines(frame, sim.default_open_rate,
+                                                                          sim.default_click_given_open,
+                                                                          sim.convert_given_click),
+                                          exp.alpha, exp.power, exp.target_lift)
+                if run.reuse("design") is None:
+                    design = design_record(run_id, profiles, variants, assignments, weights, exp, power_rows,
+                                           declarations(consent, policy), consent, policy.policy_version)
+                    run.write_json("design.json", design)
+                    run.write_text("design.md", design_markdown(design))
+                    run.finish("design", ["design.json", "design.md"])
+                sealed = run.read_json("design.json")
+            approval = gate(run, audit, approve_as)
+            if approval is None or approval["decision"] == "reject":
+                return ended(run, approval, sealed)
+            with run.stage("engage"):
+                if saved := run.reuse("engage"):
+                    outcomes, truth = saved["outcomes"], saved["truth"]
+                else:
+                    strategy_of = {v.variant_id: v.strategy for v in variants}
+                    outcomes, truth = stages.simulate_engagement(frame, strategy_of, campaign.simulation, campaign.seed)
+                    run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
+                    run.finish("engage", ["outcomes.csv"], outcomes=outcomes, truth=truth)
+            attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
+            metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
+            with run.stage("analyze"):
+                if saved := run.reuse("analyze"):
+                    results, srm = saved["results"], saved["srm"]
+                else:
+                    covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
+                    results, srm = stages.analyze(attributes, metrics, CONTROL, alpha, correction, weights,
+                                                  covariates=covariates, caps=exp.caps(), seed=campaign.seed,
+                                                  key=artifact_key(run_id))
+                    run.write_csv("results.csv", results)
+                    run.finish("analyze", ["results.csv"], results=results, srm=srm)
+            with run.stage("explain"):  # the explanation is recomputed unless the report is already done
+                if not run.is_done("report"):
+                    explanation = stages.explain(attributes, metrics, CONTROL, campaign.seed,
+                                                 {c: f"personal data ({k})" for c, k in personal.items()}, alpha,
+                                                 correction)
+                    factors = variant_factors(results, variants, metrics)
+                    run.write_csv("attribution.csv", explanation.attribution)
+                    run.write_csv("attribute_lifts.csv", explanation.buckets)
+                    run.write_csv("variant_factors.csv", factors)
+                    run.finish("explain", ["attribution.csv", "attribute_lifts.csv", "variant_factors.csv"])
+            with run.stage("report"):
+                if run.reuse("report") is None:
+                    facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
+                             "variants": variants, "assignments": assignments, "documents": documents,
+                             "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
+                             "policy_version": policy.policy_version, "seconds": run.seconds, "design": power_rows,
+                             "declarations": sealed["declarations"], "consent": consent, "personal": personal,
+                             "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in df.columns},
+                             "approval": approval}
+                    title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
+                    markdown = to_markdown(title, sections)
+                    run.write_text("report.md", markdown)
+                    run.write_text("report.html", to_html(title, sections))
+                    stages.publish_report(markdown, audit_summary(variants, run.file("audit_log.csv")),
+                                          key=artifact_key(run_id))
+                    run.finish("report", ["report.md", "report.html"])
+            manifest = build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments,
+                                      variants, power_rows)
+            manifest.update(consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
+                            approval=approval, stages_reused=run.reused,
+                            cuped_skipped={m: c for m, c in exp.covariates.items() if c not in df.columns})
+            if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
+                manifest["generation_usage"] = generator.usage_report()
+            run.write_json("manifest.json", manifest)
+            seal(run.path)
+            run.current = "report"
+            run.status("complete")
+        except Exception as e:  # Prefect's pause/abort signals are BaseExceptions and pass untouched
+            run.fail(e, public_message(e))
             raise
-        check_eligible(df, customers, exp.min_eligible_customers)
-        personal = pii_columns(df)
-    config_path = config or str(PROJECT_DIR / "config" / "campaign.yaml")
-    inputs = run_inputs(parameters, {"customers": customers, "transactions": transactions, "content": content,
-                                     "config": config_path}, campaign, policy, brand, backends, STRATEGIES)
-    try:
-        previous = begin(run, inputs)
-        if previous and previous.get("status") == "crashed":
-            logger.warning("resuming after a crash: %s", previous.get("message"))
-            mark_crashed(previous.get("flow_run_id"), previous.get("message", ""))
-        run.status_extra = {"flow_run_id": current_flow_run_id(), "run_id": run_id}
-        run.status("running")
-        create_link_artifact(key=f"{artifact_key(run_id)}-folder", link=run.path.resolve().as_uri(),
-                             link_text=str(run.path.resolve()), description="The run folder")
-        docs = run.path / "data_docs"
-        if not docs.exists():
-            shutil.move(str(checked_docs), docs)
-        shutil.rmtree(checked_docs, ignore_errors=True)
-        run.finish("ingest", customers=df, consent=consent, personal=personal)
-        with run.stage("segment"):
-            if saved := run.reuse("segment"):
-                df, profiles = saved["customers"], [SegmentProfile(**p) for p in saved["profiles"]]
-            else:
-                seg = campaign.segmentation
-                df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed,
-                                              seg.features)
-                run.finish("segment", customers=df, profiles=profiles)
-        with run.stage("retrieve"):
-            if saved := run.reuse("retrieve"):
-                hits = {k: [Hit(**h) for h in v] for k, v in saved["hits"].items()}
-            else:
-                hits = stages.retrieve(retriever, profiles, campaign.retrieval.top_k, today)
-                run.finish("retrieve", hits=hits)
-        audit = AuditLog(run.file("audit_log.csv"), run_id, policy.policy_version)
-        with run.stage("generate+screen"):
-            if saved := run.reuse("generate+screen"):
-                variants = [Variant(**v) for v in saved["variants"]]
-            else:
-                variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
-                run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
-                stages.validate_screening(variants, audit, docs)
-                seal(run.path)
-                run.finish("generate+screen", ["variants.jsonl"], variants=variants)
-            passed = passed_by_segment(variants, [p.name for p in profiles], exp.min_passed_variants_per_segment)
-        with run.stage("assign"):
-            if saved := run.reuse("assign"):
-                assignments, weights = saved["assignments"], saved["weights"]
-            else:
-                assignments, weights = stages.assign_arms(df, passed, exp.control_weight, campaign.seed,
-                                                          campaign.name, exp.holdout_weight, exp.treatment_weights,
-                                                          docs)
-                run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
-                run.finish("assign", ["assignments.csv"], assignments=assignments, weights=weights)
-            frame = assignments.join(df.drop("segment"), on="customer_id", how="left")
-        with run.stage("design"):
-            sim = campaign.simulation
-            power_rows = design_power(assignments, expected_baselines(frame, sim.default_open_rate,
-                                                                      sim.default_click_given_open,
-                                                                      sim.convert_given_click),
-                                      exp.alpha, exp.power, exp.target_lift)
-            if run.reuse("design") is None:
-                design = design_record(run_id, profiles, variants, assignments, weights, exp, power_rows,
-                                       declarations(consent, policy), consent, policy.policy_version)
-                run.write_json("design.json", design)
-                run.write_text("design.md", design_markdown(design))
-                run.finish("design", ["design.json", "design.md"])
-            sealed = run.read_json("design.json")
-        approval = gate(run, audit, approve_as)
-        if approval is None or approval["decision"] == "reject":
-            return ended(run, approval, sealed)
-        with run.stage("engage"):
-            if saved := run.reuse("engage"):
-                outcomes, truth = saved["outcomes"], saved["truth"]
-            else:
-                strategy_of = {v.variant_id: v.strategy for v in variants}
-                outcomes, truth = stages.simulate_engagement(frame, strategy_of, campaign.simulation, campaign.seed)
-                run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
-                run.finish("engage", ["outcomes.csv"], outcomes=outcomes, truth=truth)
-        attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
-        metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
-        with run.stage("analyze"):
-            if saved := run.reuse("analyze"):
-                results, srm = saved["results"], saved["srm"]
-            else:
-                covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
-                results, srm = stages.analyze(attributes, metrics, CONTROL, alpha, correction, weights,
-                                              covariates=covariates, caps=exp.caps(), seed=campaign.seed,
-                                              key=artifact_key(run_id))
-                run.write_csv("results.csv", results)
-                run.finish("analyze", ["results.csv"], results=results, srm=srm)
-        with run.stage("explain"):  # the explanation is recomputed unless the report is already done
-            if not run.is_done("report"):
-                explanation = stages.explain(attributes, metrics, CONTROL, campaign.seed,
-                                             {c: f"personal data ({k})" for c, k in personal.items()}, alpha,
-                                             correction)
-                factors = variant_factors(results, variants, metrics)
-                run.write_csv("attribution.csv", explanation.attribution)
-                run.write_csv("attribute_lifts.csv", explanation.buckets)
-                run.write_csv("variant_factors.csv", factors)
-                run.finish("explain", ["attribution.csv", "attribute_lifts.csv", "variant_factors.csv"])
-        with run.stage("report"):
-            if run.reuse("report") is None:
-                facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
-                         "variants": variants, "assignments": assignments, "documents": documents,
-                         "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
-                         "policy_version": policy.policy_version, "seconds": run.seconds, "design": power_rows,
-                         "declarations": sealed["declarations"], "consent": consent, "personal": personal,
-                         "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in df.columns},
-                         "approval": approval}
-                title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
-                markdown = to_markdown(title, sections)
-                run.write_text("report.md", markdown)
-                run.write_text("report.html", to_html(title, sections))
-                stages.publish_report(markdown, audit_summary(variants, run.file("audit_log.csv")), key=artifact_key(run_id))
-                run.finish("report", ["report.md", "report.html"])
-        manifest = build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments,
-                                  variants, power_rows)
-        manifest.update(consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
-                        approval=approval, stages_reused=run.reused,
-                        cuped_skipped={m: c for m, c in exp.covariates.items() if c not in df.columns})
-        if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
-            manifest["generation_usage"] = generator.usage_report()
-        run.write_json("manifest.json", manifest)
-        seal(run.path)
-        run.current = "report"
-        run.status("complete")
-    except Exception as e:  # Prefect's pause/abort signals are BaseExceptions and pass untouched
-        run.fail(e, public_message(e))
-        raise
-    return {"status": "complete", "run_dir": str(run.path), "results": results, "srm": srm, "variants": variants,
-            "manifest": manifest}
+        return {"status": "complete", "run_dir": str(run.path), "results": results, "srm": srm, "variants": variants,
+                "manifest": manifest}
+    finally:
+        run.release()
 
 
 def gate(run: RunDir, audit: AuditLog, approve_as: str | None) -> dict | None:
@@ -318,6 +325,8 @@ def gate(run: RunDir, audit: AuditLog, approve_as: str | None) -> dict | None:
                                    answer.comment or "", "Prefect UI")
     if approval is not None:
         check_sealed(run, approval)
+        if not (run.path / "approval.json").exists():
+            run.write_json("approval.json", approval)  # the copy of what the log records
         if not run.is_done("approval"):
             run.finish("approval", ["approval.json"])
     return approval

@@ -95,21 +95,26 @@ def cmd_approve(args, decision: str = "approve") -> int:
     from tasks.safety.audit import AuditLog
 
     run = RunDir(args.run_dir)
+    if not run.path.is_dir():
+        raise InputError(f"{args.run_dir}: no run folder here")
+    run.acquire()  # first: two approvals at once cannot both be recorded
     status = run.read_json("run_status.json") or {}
     inputs = run.read_json("run_inputs.json")
     if status.get("status") != "awaiting_approval" or inputs is None:
         raise InputError(f"{args.run_dir}: not awaiting approval (status: {status.get('status', 'no run here')})")
-    if approval_of(run) is None:
-        run.acquire()
+    recorded = approval_of(run)
+    if recorded is None:
         audit = AuditLog(run.file("audit_log.csv"), Path(args.run_dir).name, inputs["policy_version"])
         text = (args.comment or "") if decision == "approve" else args.reason
-        record_decision(run, audit, decision, args.by, text, "cpo " + decision)
-        run._lock.close()
+        recorded = record_decision(run, audit, decision, args.by, text, "cpo " + decision)
+    run.release()
+    if recorded["decision"] != decision:
+        raise InputError(f"{args.run_dir}: already {recorded['decision']}d by {recorded['by']}")
     if decision == "reject":
-        run.status("rejected", by=args.by, reason=args.reason)
-        print(f"{args.run_dir}: rejected by {args.by}; nothing was sent.")
+        run.status("rejected", by=recorded["by"], reason=recorded["text"])
+        print(f"{args.run_dir}: rejected by {recorded['by']}; nothing was sent.")
         return 0
-    print(f"{args.run_dir}: approved by {args.by}; continuing the run.")
+    print(f"{args.run_dir}: approved by {recorded['by']}; continuing the run.")
     from prefect import tags
 
     with tags("cpo", "campaign"), stage_progress():
@@ -144,18 +149,21 @@ def cmd_status(args) -> int:
 
     from tasks.errors import InputError
     from tasks.lifecycle import next_command
+    from tasks.rundir import RunDir
 
-    path = Path(args.run_dir) / "run_status.json"
-    if not path.exists():
-        raise InputError(f"{args.run_dir}: no run_status.json: not a run folder")
-    import json
-
-    status = json.loads(path.read_text("utf-8"))
-    print(f"{args.run_dir}: {status.get('status')} (stage {status.get('stage')}, updated {status.get('updated_at')})")
+    run = RunDir(args.run_dir)
+    status = run.read_json("run_status.json")
+    if not isinstance(status, dict) or not isinstance(status.get("status"), str):
+        raise InputError(f"{args.run_dir}: no readable run_status.json: not a run folder, or it was edited")
+    if status["status"] == "running" and not run.alive_elsewhere():
+        status = {**status, "status": "crashed",
+                  "message": f"pid {status.get('pid')} is gone; it stopped during stage '{status.get('stage')}'"}
+    print(f"{args.run_dir}: {status['status']} (stage {status.get('stage')}, updated {status.get('updated_at')})")
     for key in ("error", "message", "by", "reason"):
         if status.get(key):
             print(f"  {key}: {status[key]}")
-    print(f"  stages done: {', '.join(status.get('stages_done', [])) or 'none'}")
+    done = status.get("stages_done") if isinstance(status.get("stages_done"), list) else []
+    print(f"  stages done: {', '.join(map(str, done)) or 'none'}")
     print(f"  next: {next_command(Path(args.run_dir), status)}")
     return 0
 

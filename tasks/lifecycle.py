@@ -42,6 +42,9 @@ def begin(run: RunDir, inputs: dict) -> dict | None:
     """Lock the folder and write (or check) run_inputs.json. Returns the previous run's status, if any."""
     previous = run.acquire()
     old = run.read_json("run_inputs.json")
+    if old is None and ((run.path / "stages").exists() or (run.path / "audit_log.csv").exists()):
+        raise InputError(f"{run.path}: this folder holds a run but no run_inputs.json, so nothing proves what it "
+                         f"was started with; it cannot be resumed. Use a new --out.")
     if old is not None:
         changed = differences(old, inputs)
         if changed:
@@ -50,11 +53,31 @@ def begin(run: RunDir, inputs: dict) -> dict | None:
                              f"Use a new --out.")
     else:
         run.write_json("run_inputs.json", inputs)
+    run.begun = True
     return previous
 
 
 def approval_of(run: RunDir) -> dict | None:
-    return run.read_json("approval.json")
+    """The manager's decision as the audit log records it (the evidence; approval.json is its copy). A copy that
+    disagrees with the log, or a copy with no row behind it, stops the run: nobody approves by editing a file."""
+    from tasks.safety.audit import read_rows
+
+    log = run.path / "audit_log.csv"
+    rows = [r for r in read_rows(log) if r.get("event") in ("approval", "rejection")] if log.exists() else []
+    copy = run.read_json("approval.json")
+    if not rows:
+        if copy is not None:
+            raise InputError(f"{run.path}: approval.json holds a decision the audit log does not record; "
+                             f"decide with cpo approve / cpo reject, never by editing files. Use a new --out.")
+        return None
+    last = rows[-1]
+    decision = {"decision": last["decision"], "by": last["actor"], "text": last["reason"],
+                "design_sha256": last["content_sha256"], "at": last["screened_at"]}
+    if copy is not None and (copy.get("decision"), copy.get("by"), copy.get("design_sha256")) != (
+            decision["decision"], decision["by"], decision["design_sha256"]):
+        raise InputError(f"{run.path}: approval.json disagrees with the audit log's {last['event']} by "
+                         f"{last['actor']}; the log is the record. Use a new --out.")
+    return decision
 
 
 def record_decision(run: RunDir, audit, decision: str, actor: str, text: str, how: str) -> dict:

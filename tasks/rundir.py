@@ -65,6 +65,8 @@ class RunDir:
         self.current = "start"  # the stage running now, named in run_status.json if it fails
         self.written = False  # nothing is in the folder until the run's checks have passed
         self._lock = None
+        self._previous = None
+        self.begun = False  # True once the run's checks passed and it owns the folder
         self.status_extra: dict = {}
 
     # ------------------------------------------------------------------------------------------ files
@@ -108,7 +110,9 @@ class RunDir:
     # ------------------------------------------------------------------------------- lock and status
     def acquire(self) -> dict | None:
         """Take the folder's exclusive lock, or stop (exit 2) naming the live run that holds it. Returns the
-        status a previous process left, marked crashed if it died while running."""
+        status a previous process left, marked crashed if it died while running. Taking it twice is a no-op."""
+        if self._lock is not None:
+            return self._previous
         handle = self.file(".lock").open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -125,7 +129,26 @@ class RunDir:
                         "message": f"the process (pid {previous.get('pid')}) stopped during stage "
                                    f"'{previous.get('stage')}' without finishing"}
             self.write_json("run_status.json", previous)
+        self._previous = previous
         return previous
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def alive_elsewhere(self) -> bool:
+        """Whether another process holds the folder's lock right now (without taking it)."""
+        path = self.path / ".lock"
+        if not path.exists():
+            return False
+        with path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
     def status(self, status: str, **extra) -> None:
         """Write run_status.json: what the run is doing now, for `cpo status` and the next process."""
@@ -136,7 +159,7 @@ class RunDir:
 
     def fail(self, error: BaseException, message: str) -> None:
         """Record a failure in a run that has started; a run stopped by its checks writes nothing."""
-        if self.written:
+        if self.begun:
             self.status("failed", error_type=type(error).__name__, error=message)
 
     # ------------------------------------------------------------------------------------- catalog
@@ -195,7 +218,7 @@ class RunDir:
     def stage(self, name: str):
         """Time a stage and say in run_status.json that it is running; the seconds go into the manifest."""
         start, self.current = time.perf_counter(), name
-        if self._lock is not None:
+        if self.begun:
             self.status("running")
         if RunDir.on_stage:
             RunDir.on_stage(name)

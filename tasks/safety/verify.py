@@ -307,9 +307,10 @@ def check_prefect(run: Path, rows: list[dict], run_id: str, anchor, result: Veri
         return False
     if not versions:
         elsewhere = isinstance(named, dict) and named.get("api_url") and _same_api(named["api_url"], url) is False
-        if elsewhere:  # e.g. the temporary server of a run started without PREFECT_API_URL, gone with it
+        temporary = isinstance(named, dict) and not named.get("api_url")  # a temporary server, gone with its run
+        if elsewhere or temporary:
             result.checked.append(f"Prefect anchor: not checked: artifact {key} was published to "
-                                  f"{named['api_url']}, not to the configured {url}")
+                                  f"{named.get('api_url') or 'a temporary Prefect server'}, not to {url}")
         elif named:
             result.problems.append(f"audit_anchor.json says artifact {key} was published, but the Prefect server at "
                                    f"{url} has no such artifact")

@@ -190,3 +190,32 @@ def test_a_deployment_run_waits_for_the_resume_form_in_prefect(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_nobody_approves_by_editing_a_file(tmp_path, capsys):
+    from tasks.rundir import sha256_of
+
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run)]) == 0
+    (run / "approval.json").write_text(json.dumps({"decision": "approve", "by": "nobody", "text": "", "how": "x",
+                                                   "at": "x", "design_sha256": sha256_of(run / "design.json")}))
+    assert main(["run", "--out", str(run)]) == 2
+    assert "audit log does not record" in capsys.readouterr().err
+    assert not (run / "outcomes.csv").exists()
+
+
+def test_a_refused_run_leaves_the_folder_status_alone(tmp_path):
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run)]) == 0
+    before = (run / "run_status.json").read_text()
+    assert main(["run", "--seed", "99", "--out", str(run)]) == 2
+    assert (run / "run_status.json").read_text() == before
+    assert main(["approve", str(run), "--by", "Maria Manager"]) == 0
+
+
+def test_a_folder_without_run_inputs_is_not_resumed(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run)]) == 0
+    (run / "run_inputs.json").unlink()
+    assert main(["run", "--seed", "99", "--out", str(run)]) == 2
+    assert "no run_inputs.json" in capsys.readouterr().err
