@@ -149,6 +149,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         raise InputError("a deployment run needs a place for its run folders: set CPO_RUNS_DIR for the worker or "
                          "serve process (or pass the `out` parameter); runs never go into the code checkout")
     run = RunDir(out or default_run_dir(campaign.name))
+    checked_docs = Path(tempfile.mkdtemp(prefix="cpo-docs-"))  # GX's pages move into the folder once it exists
     try:  # the folder's lock is released however the run ends (a process may run several flows)
         if run.path.is_dir():
             run.acquire()  # an existing folder: a live run there is refused at once, before any check
@@ -165,15 +166,10 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         generator = make_generator(backends.generator, brand, subject_max, policy)
         screener = Screener(make_harm_scorer(backends.screener, brand.competitors),
                             Context(brand, policy, by_id, today, subject_max))
-        checked_docs = Path(tempfile.mkdtemp(prefix="cpo-docs-"))  # GX's pages move into the folder once it exists
         with run.stage("ingest"):
             df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
                                         campaign.consent.all_opted_in_basis)
-            try:
-                stages.validate_customers(df, customers, checked_docs)
-            except Exception:
-                shutil.rmtree(checked_docs, ignore_errors=True)
-                raise
+            stages.validate_customers(df, customers, checked_docs)
             check_eligible(df, customers, exp.min_eligible_customers)
             personal = pii_columns(df)
         config_path = config or str(PROJECT_DIR / "config" / "campaign.yaml")
@@ -191,7 +187,6 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             docs = run.path / "data_docs"
             if not docs.exists():
                 shutil.move(str(checked_docs), docs)
-            shutil.rmtree(checked_docs, ignore_errors=True)
             run.finish("ingest", customers=df, consent=consent, personal=personal)
             with run.stage("segment"):
                 if saved := run.reuse("segment"):
@@ -308,6 +303,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 "manifest": manifest}
     finally:
         run.release()
+        shutil.rmtree(checked_docs, ignore_errors=True)  # pages of a refused run, or a resumed run's second copy
 
 
 def gate(run: RunDir, audit: AuditLog, approve_as: str | None) -> dict | None:

@@ -154,7 +154,7 @@ class RunDir:
         """Write run_status.json: what the run is doing now, for `cpo status` and the next process."""
         body = {"status": status, "stage": self.current, "pid": os.getpid(), "host": socket.gethostname(),
                 "updated_at": now(), **self.status_extra, **extra,
-                "stages_done": [s for s in STAGES if self.is_done(s)], "stages_reused": self.reused}
+                "stages_done": [s for s in STAGES if self.marker(s).exists()], "stages_reused": self.reused}
         self.write_json("run_status.json", body)
 
     def fail(self, error: BaseException, message: str) -> None:
