@@ -234,16 +234,17 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                     variants = [Variant(**v) for v in saved["variants"]]
                     control = Variant(**saved["control"]) if saved.get("control") else None
                     send_facts["rollout_plan"] = saved.get("rollout_plan")
-                elif source:  # the winners, screened again under today's policy in this run's own log
-                    control = screen_control(screener, audit, source["control"])
-                    chosen, send_facts["rollout_plan"] = winner_variants(source, [p.name for p in profiles])
-                    variants = stages.screen(screener, chosen, audit)
-                    if blocked := [v.variant_id for v in variants if v.status != "passed"]:
-                        raise SafetyGateError(f"today's policy blocks the winner(s) {', '.join(blocked)} of "
-                                              f"{source['run_id']} (see audit_log.csv); nothing was assigned")
                 else:
-                    control = screen_control(screener, audit, control_variant(campaign.control_message, brand))
-                    variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
+                    if source:  # the winners, screened again under today's policy in this run's own log
+                        control = screen_control(screener, audit, source["control"])
+                        chosen, send_facts["rollout_plan"] = winner_variants(source, [p.name for p in profiles])
+                        variants = stages.screen(screener, chosen, audit)
+                        if blocked := [v.variant_id for v in variants if v.status != "passed"]:
+                            raise SafetyGateError(f"today's policy blocks the winner(s) {', '.join(blocked)} of "
+                                                  f"{source['run_id']} (see audit_log.csv); nothing was assigned")
+                    else:
+                        control = screen_control(screener, audit, control_variant(campaign.control_message, brand))
+                        variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
                     run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
                     files = ["variants.jsonl"]
                     if control:
@@ -475,7 +476,7 @@ def record_outcomes(run_dir: str, events_path: str, fmt: str) -> dict:
     """`cpo outcomes`: read the email service's events back into one row per recipient, check them (Great
     Expectations), record an `outcomes` event and persist them as the run's `outcomes` stage. Returns the run's
     parameters, so the caller resumes the flow (analysis, explanation and report then run on real outcomes)."""
-    from tasks.experiment.events import outcomes_from_events, read_events, validate_events
+    from tasks.experiment.events import outcomes_from_events, read_events_info, validate_events
 
     run = RunDir(run_dir)
     if not run.path.is_dir():
@@ -491,9 +492,9 @@ def record_outcomes(run_dir: str, events_path: str, fmt: str) -> dict:
             raise InputError(f"{run_dir}: outcomes were already recorded ({run.marker('outcomes')}); a second events "
                              "file would change a finished analysis: start a new run")
         population = run.reuse("export")["population"]
-        events = read_events(events_path, fmt)
+        events, info = read_events_info(events_path, fmt)
         validate_events(events, events_path, run.path / "data_docs")
-        per_recipient, counts = outcomes_from_events(events, population)
+        per_recipient, counts = outcomes_from_events(events, population, info, run.path.name)
         design = run.read_json("design.json") or {}
         control_emailed = bool((design.get("send") or {}).get("control_message"))
         analysed = per_recipient.filter(pl.col("delivered") == 1) if control_emailed else per_recipient

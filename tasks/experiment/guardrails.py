@@ -6,7 +6,9 @@ experiment's alpha and without a multiplicity correction: a guardrail should rat
 let a harmful one through, and rare events (complaints are often under 0.1%) need an exact test.
 
 The winner of a segment is the treatment arm with the largest significant lift on the sealed primary metric
-(Holm/BH-adjusted, as results.csv says) that no guardrail flags, in that segment or overall; otherwise control.
+(Holm/BH-adjusted, as results.csv says) that no guardrail flags in that segment; otherwise control. (A
+segment's treatment_k is that segment's own message: the `all` rows pool different messages, so they are
+reported but veto nothing.)
 """
 from __future__ import annotations
 
@@ -54,10 +56,11 @@ def guardrail_table(df: pl.DataFrame, guardrails: list[str], control: str, alpha
 
 
 def flags(guardrails: pl.DataFrame, segment: str, arm: str) -> list[str]:
-    """The guardrails that stop `arm` in `segment`: flagged there or over all customers."""
+    """The guardrails that stop `arm` in `segment`. Each segment's treatment_k is that segment's own message, so
+    its own rows decide; the `all` row pools different messages and vetoes nothing (it is reported)."""
     if guardrails.is_empty():
         return []
-    hit = guardrails.filter(pl.col("flagged") & (pl.col("arm") == arm) & pl.col("segment").is_in([segment, ALL]))
+    hit = guardrails.filter(pl.col("flagged") & (pl.col("arm") == arm) & (pl.col("segment") == segment))
     return sorted(set(hit["metric"].to_list()))
 
 

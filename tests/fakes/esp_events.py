@@ -79,14 +79,14 @@ def make_sends(n: int, arms=("control", "treatment_1"), seeds: int = 2, seed: in
 def write_esp_events(sends: pl.DataFrame, fmt: str, path: str | Path, rates: dict | None = None, *, seed: int = 0,
                      layout: str | None = None, duplicate_share: float = 0.1, machine_share: float = 0.2,
                      bounce_share: float = 0.03, unknown: int = 12, seed_events: bool = True,
-                     email_share: float = 0.3) -> EventFile:
+                     email_share: float = 0.3, run_id: str = "run-1") -> EventFile:
     """Write an events file for `sends` in `fmt` and return it with the ground truth and exact counts.
     `email_share`: the share of recipients whose events carry only the email (the rest carry customer_id)."""
     rates = rates or PLANTED
     layout = layout or {"sendgrid": "array", "generic": "csv", "mailchimp": "json"}[fmt]
     rng = np.random.default_rng(seed)
     path = Path(path)
-    gen = _Generator(fmt, layout, rng)
+    gen = _Generator(fmt, layout, rng, run_id)
     truth_rows = []
     clock = 0
     for row in sends.iter_rows(named=True):
@@ -98,7 +98,7 @@ def write_esp_events(sends: pl.DataFrame, fmt: str, path: str | Path, rates: dic
                 for kind in ("delivered", "open", "click"):
                     t = gen.event(who, "seed", kind, t)
             continue
-        r = rates[row["arm"]]
+        r = rates.get((row.get("segment"), row["arm"])) or rates[row["arm"]]  # per segment and arm, or per arm
         who = gen.who(row["customer_id"], row["email"], rng.random() < email_share)
         t = BASE_TIME + timedelta(seconds=clock)
         truth = dict.fromkeys(OUTCOMES, 0)
@@ -146,7 +146,8 @@ def write_esp_events(sends: pl.DataFrame, fmt: str, path: str | Path, rates: dic
     truth = pl.DataFrame(truth_rows, schema={"customer_id": pl.String, "arm": pl.String, "delivered": pl.Int8,
                                              "opened": pl.Int8, "clicked": pl.Int8, "converted": pl.Int8,
                                              "revenue": pl.Float64, "unsubscribed": pl.Int8, "complained": pl.Int8})
-    planted = {arm: dict(r) for arm, r in rates.items() if arm in set(sends["arm"].to_list())}
+    planted = {arm: dict(r) for arm, r in rates.items() if arm in set(sends["arm"].to_list())
+               or isinstance(arm, tuple)}
     return EventFile(path, fmt, truth, planted, gen.counts(truth), layout)
 
 
@@ -160,8 +161,8 @@ class _Who:
 class _Generator:
     """Collects logical events (who, kind, time, value, machine), their copies, and writes them in a format."""
 
-    def __init__(self, fmt: str, layout: str, rng: np.random.Generator):
-        self.fmt, self.layout, self.rng = fmt, layout, rng
+    def __init__(self, fmt: str, layout: str, rng: np.random.Generator, run_id: str = "run-1"):
+        self.fmt, self.layout, self.rng, self.run_id = fmt, layout, rng, run_id
         self.events: list[dict] = []      # one per logical event
         self.ignored = Counter()
         self.conversions = not (fmt == "mailchimp" and layout == "csv")
@@ -220,7 +221,7 @@ class _Generator:
         for e in self._copies():
             who = e["who"]
             item = {"email": who.email, "timestamp": int(e["t"].timestamp()), "event": names.get(e["event"], e["event"]),
-                    "sg_event_id": e["id"], "sg_message_id": f"msg.{who.customer_id}", "cpo_run": "run-1"}
+                    "sg_event_id": e["id"], "sg_message_id": f"msg.{who.customer_id}", "cpo_run": self.run_id}
             if e["event"] == "unsubscribe" and int(e["id"][-1], 16) % 2:
                 item["event"] = "group_unsubscribe"
             if e["event"] == "bounce" and int(e["id"][-1], 16) % 3 == 0:
