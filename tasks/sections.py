@@ -259,12 +259,12 @@ def guardrail_section(guards: pl.DataFrame, alpha: float) -> Section:
                         "arm is rather stopped than missed. A flagged arm cannot win.")]
     if flagged.height:
         blocks.append(Callout("Guardrail flagged", "; ".join(
-            f"{r['arm']} in {r['segment']} raises {r['metric']} ({fmt(r['rate_treatment'], 'pct')} vs "
-            f"{fmt(r['rate_control'], 'pct')}, p {fmt(r['p_value_one_sided'], 'p')})"
+            f"{r['arm']} in {r['segment']} raises {r['metric']} ({fmt(r['rate_treatment'], 'rate')} vs "
+            f"{fmt(r['rate_control'], 'rate')}, p {fmt(r['p_value_one_sided'], 'p')})"
             for r in flagged.iter_rows(named=True)), "alert"))
     rows = guards.filter(pl.col("segment") == "all")
     blocks.append(Table(["metric", "arm", "treatment", "control", "one-sided p", "flagged"],
-                        [[r["metric"], r["arm"], fmt(r["rate_treatment"], "pct"), fmt(r["rate_control"], "pct"),
+                        [[r["metric"], r["arm"], fmt(r["rate_treatment"], "rate"), fmt(r["rate_control"], "rate"),
                           fmt(r["p_value_one_sided"], "p"), "FLAGGED" if r["flagged"] else "ok"]
                          for r in rows.iter_rows(named=True)]))
     return Section("Guardrails", blocks)
