@@ -57,6 +57,11 @@ def cmd_rollout(args) -> int:
     from flows.campaign import campaign_flow
     from tasks.experiment.rollout import load_source
 
+    from tasks.errors import InputError
+
+    if args.holdout is not None and not 0 < args.holdout <= 0.5:
+        raise InputError(f"--holdout {args.holdout}: the share kept on control's message must be above 0 and at "
+                         "most 0.5 (0.1 keeps a tenth measuring)")
     source = load_source(args.run_dir)
     given = source["inputs"]["parameters"]
     from prefect import tags
@@ -65,7 +70,8 @@ def cmd_rollout(args) -> int:
         result = campaign_flow(customers=args.customers, content=given.get("content"), config=given.get("config"),
                                columns={**(given.get("columns") or {}), **parse_pairs(args.column)},
                                seed=given.get("seed"), all_opted_in=given.get("all_opted_in"),
-                               out=args.out, approve_as=args.approve_as, suppress=args.suppress,
+                               out=args.out, approve_as=args.approve_as,
+                               suppress=[*source["suppress"], *(args.suppress or [])],  # the source's lists too
                                seed_list=args.seed_list, rollout_of=str(Path(args.run_dir)), holdout=args.holdout)
     print_outcome(result)
     return 0
@@ -73,13 +79,21 @@ def cmd_rollout(args) -> int:
 
 def cmd_outcomes(args) -> int:
     """Read the email service's events back into the run, then finish it: analysis, explanation, report."""
-    from flows.campaign import campaign_flow, record_outcomes
+    from flows.campaign import campaign_flow
+    from tasks.errors import InputError
+    from tasks.rundir import RunDir
 
-    inputs = record_outcomes(args.run_dir, args.events, args.format)
+    run = RunDir(args.run_dir)
+    inputs = run.read_json("run_inputs.json") if run.path.is_dir() else None
+    status = (run.read_json("run_status.json") or {}).get("status") if run.path.is_dir() else None
+    if inputs is None or not (run.path / "sends.csv").is_file():
+        raise InputError(f"{args.run_dir}: no exported sends here (status: {status or 'no run'}); outcomes are read "
+                         "back into a run made with --send export and approved")
     from prefect import tags
 
     with tags("cpo", "campaign"), stage_progress():
-        result = campaign_flow(**inputs["parameters"], out=args.run_dir)
+        result = campaign_flow(**inputs["parameters"], out=args.run_dir, events=args.events,
+                               events_format=args.format)
     print_outcome(result)
     return 0
 
