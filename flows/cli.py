@@ -79,6 +79,8 @@ def cmd_rollout(args) -> int:
 
 def cmd_outcomes(args) -> int:
     """Read the email service's events back into the run, then finish it: analysis, explanation, report."""
+    from pathlib import Path
+
     from flows.campaign import campaign_flow
     from tasks.errors import InputError
     from tasks.rundir import RunDir
@@ -86,6 +88,8 @@ def cmd_outcomes(args) -> int:
     run = RunDir(args.run_dir)
     inputs = run.read_json("run_inputs.json") if run.path.is_dir() else None
     status = (run.read_json("run_status.json") or {}).get("status") if run.path.is_dir() else None
+    if not Path(args.events).is_file():
+        raise InputError(f"{args.events}: events file not found")
     if inputs is None or not (run.path / "sends.csv").is_file():
         raise InputError(f"{args.run_dir}: no exported sends here (status: {status or 'no run'}); outcomes are read "
                          "back into a run made with --send export and approved")
@@ -225,7 +229,8 @@ def print_summary(result: dict) -> None:
     variants = result["variants"]
     passed = sum(v.status == "passed" for v in variants)
     print(f"Variants: {passed}/{len(variants)} passed screening ({passed / max(1, len(variants)):.1%})")
-    print_lifts(result, "SIMULATED engagement")
+    print_lifts(result, "SIMULATED engagement" if result.get("manifest", {}).get("simulated", True)
+                else "MEASURED outcomes")
     design = result["manifest"]["design"]
     blind = [d for d in design["arms"] if d["detectable"] is False]
     if blind:
