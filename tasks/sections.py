@@ -231,7 +231,7 @@ def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], explana
                 if facts["declarations"] else [])
     sections = declared + [headline, design, sending_section(facts), power, screening]
     sections += experiment_sections(results, srm, explanation, exp.alpha, exp.correction, factors)
-    sections += [guardrail_section(facts["guardrails"], exp.alpha), winner_section(facts["winners"], exp.primary)]
+    sections += [guardrail_section(facts.get("guardrails"), exp.alpha), winner_section(facts.get("winners"), exp.primary)]
     if real:
         return title, sections + [outcomes_section(facts["outcome_counts"]), timing]
     return title, sections + [truth_section(results, facts["truth"]), assumptions, timing]
