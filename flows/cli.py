@@ -35,7 +35,10 @@ def parse_pairs(pairs: list[str] | None, flag: str = "--column",
 def cmd_run(args) -> int:
     from config import load_backends
 
+    from config import load_scale
+
     load_backends()  # a wrong backend setting is an input error before any work (or server start)
+    load_scale()  # so is a wrong CPO_TASK_RUNNER or CPO_PARTITION_ROWS
     from flows.server import adopt, prestart
 
     prestart()  # Prefect's temporary server boots on the other core while the imports below run

@@ -28,7 +28,13 @@ def wanted(env=None) -> bool:
     """A temporary server will be needed: no API configured and Prefect's ephemeral mode not turned off."""
     env = os.environ if env is None else env
     off = env.get("PREFECT_SERVER_EPHEMERAL_ENABLED", "").strip().lower() in ("0", "false", "no")
-    return not env.get("PREFECT_API_URL") and not off
+    if env.get("PREFECT_API_URL") or off:
+        return False
+    if "prefect.settings" in sys.modules:  # a process already using Prefect (a test harness's server, a profile)
+        from prefect.settings import get_current_settings
+
+        return not get_current_settings().api.url
+    return True
 
 
 def _free_port() -> int | None:
@@ -80,6 +86,10 @@ def adopt() -> str | None:
         return None
     if _started.get("api_url"):
         return _started["api_url"]
+    if not wanted():  # Prefect's settings (a profile) name a server after all: ours is not needed
+        _stop()
+        _started.clear()
+        return None
     import httpx
 
     api_url = f"http://127.0.0.1:{port}/api"
