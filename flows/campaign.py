@@ -249,6 +249,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                                      campaign.seed)
                     run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
                     run.finish("engage", ["outcomes.csv"], outcomes=outcomes, truth=truth)
+            frame = None  # a copy of every customer's attributes: not kept through analysis
             attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
             metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
             with run.stage("analyze"):

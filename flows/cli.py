@@ -33,16 +33,9 @@ def parse_pairs(pairs: list[str] | None, flag: str = "--column",
 
 
 def cmd_run(args) -> int:
-    from config import load_backends
-
-    from config import load_scale
-
-    load_backends()  # a wrong backend setting is an input error before any work (or server start)
-    load_scale()  # so is a wrong CPO_TASK_RUNNER or CPO_PARTITION_ROWS
-    from flows.server import adopt, prestart
-
-    prestart()  # Prefect's temporary server boots on the other core while the imports below run
+    start_server_early()
     from flows.campaign import campaign_flow
+    from flows.server import adopt
 
     from prefect import tags
 
@@ -56,6 +49,17 @@ def cmd_run(args) -> int:
                                approve_as=args.approve_as)
     print_outcome(result)
     return 0
+
+
+def start_server_early() -> None:
+    """Check the settings read from the environment, then launch Prefect's temporary server (when one will be
+    needed), so it boots on the other core while this process imports Prefect, the flow and GX."""
+    from config import load_backends, load_scale
+    from flows.server import prestart
+
+    load_backends()  # a wrong backend setting is an input error before any work (or server start)
+    load_scale()  # so is a wrong CPO_TASK_RUNNER or CPO_PARTITION_ROWS
+    prestart()
 
 
 def warm_imports() -> None:
@@ -472,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.errors import CpoError, public_message
 
     try:
+        if args.command == "run":
+            start_server_early()
         if not args.debug and args.command in ("run", "analyze", "approve"):
             quiet_user_errors()
         return args.func(args)
