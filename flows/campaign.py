@@ -45,7 +45,7 @@ from tasks.partitions import explain_sample
 SAMPLE_CUSTOMERS = PROJECT_DIR / "data" / "sample" / "customers.csv"
 SAMPLE_CONTENT = PROJECT_DIR / "data" / "sample" / "content"
 STRATEGIES = CONFIG_DIR / "strategies.yaml"
-EXPLAIN_ROWS = 200_000  # the explanation runs on a seeded sample of customers this large (all of a smaller file)
+EXPLAIN_ROWS = 100_000  # the explanation runs on a seeded sample of customers this large (all of a smaller file)
 
 
 def default_run_dir(name: str) -> Path:
