@@ -91,8 +91,8 @@ def _label(proc) -> str:
         cmd = " ".join(proc.cmdline())
     except Exception:  # noqa: BLE001 - gone meanwhile
         return "?"
-    for key, name in (("uvicorn", "prefect-server"), ("flows.cli", "cpo (flow)"), ("nanny", "dask-nanny"),
-                      ("spawn_main", "dask-worker/scheduler"), ("forkserver", "dask-forkserver")):
+    for key, name in (("uvicorn", "prefect-server"), ("flows.cli", "cpo (flow, Dask scheduler and nannies)"),
+                      ("spawn_main", "dask-worker"), ("resource_tracker", "multiprocessing resource tracker")):
         if key in cmd:
             return name
     return cmd[:40]
@@ -124,10 +124,10 @@ def run_flow(n: int, runner: str = "local", rows: int | None = None, folder: Pat
     while proc.poll() is None:
         try:
             for p in [parent, *parent.children(recursive=True)]:
-                kb = _hwm_kb(p.pid)
+                kb = _hwm_kb(p.pid)  # the process's own high-water mark, so no peak falls between samples
                 if kb:
-                    key = (p.pid, peaks.get((p.pid,), {}).get("label") or _label(p))
-                    peaks[(p.pid,)] = {"label": key[1], "mb": max(kb / 1024, peaks.get((p.pid,), {}).get("mb", 0))}
+                    seen = peaks.setdefault(p.pid, {"label": _label(p), "mb": 0.0})
+                    seen["mb"] = max(seen["mb"], kb / 1024)
         except psutil.Error:
             pass
         time.sleep(0.2)
@@ -138,7 +138,7 @@ def run_flow(n: int, runner: str = "local", rows: int | None = None, folder: Pat
     manifest = json.loads((folder / "run" / "manifest.json").read_text())
     return {"n": n, "runner": runner, "partitions": manifest.get("partitions"), "wall": wall,
             "seconds": manifest["seconds"], "run": folder / "run",
-            "peaks": sorted(((v["label"], pid[0], round(v["mb"])) for pid, v in peaks.items()), key=lambda x: -x[2])}
+            "peaks": sorted(((v["label"], pid, round(v["mb"])) for pid, v in peaks.items()), key=lambda x: -x[2])}
 
 
 def same_outputs(a: Path, b: Path) -> str:

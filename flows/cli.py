@@ -35,11 +35,12 @@ def parse_pairs(pairs: list[str] | None, flag: str = "--column",
 def cmd_run(args) -> int:
     start_server_early()
     from flows.campaign import campaign_flow
-    from flows.server import adopt
+    from flows.server import adopt, launched
 
     from prefect import tags
 
-    warm_imports()
+    if launched():  # GX is imported while the temporary server boots; otherwise lazily, after the folder's lock
+        warm_imports()
     adopt()
 
     with tags("cpo", "campaign"), stage_progress():

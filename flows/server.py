@@ -67,6 +67,11 @@ def prestart() -> None:
     atexit.register(_stop)
 
 
+def launched() -> bool:
+    """Whether this process launched a temporary server that is still starting or running."""
+    return _started.get("process") is not None
+
+
 def _stop() -> None:
     process = _started.get("process")
     if process is not None and process.poll() is None:
