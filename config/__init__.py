@@ -21,6 +21,7 @@ class _Strict(BaseModel):
 
 
 METRICS = ("opened", "clicked", "converted", "revenue")  # what a campaign measures (and the simulator draws)
+GUARDRAILS = ("unsubscribed", "complained")  # harms a message can cause: tested one-sided, they veto a winner
 HARM_CATEGORIES = ("hate", "self_harm", "sexual", "violence")
 Severity = Annotated[int, Field(ge=0, le=7)]
 
@@ -95,6 +96,8 @@ class Experiment(_Strict):
     cap_percentile: float | None = Field(0.99, gt=0.5, lt=1, description="winsorise capped metrics at this "
                                          "percentile of their non-zero values, pooled over arms; null: no capping")
     capped_metrics: list[str] | None = Field(None, description="metrics to cap; default: revenue-like names")
+    guardrails: list[str] = Field(list(GUARDRAILS), description="rates an arm must not raise significantly "
+                                  "(one-sided); an arm that does is flagged and cannot win")
 
     @property
     def primary(self) -> str:
@@ -120,6 +123,8 @@ class Experiment(_Strict):
                                     "primary_metric (it must be one of the metrics)"):
             raise ValueError(problem)
         if problem := unknown_names(self.capped_metrics or [], self.metrics, "metric in capped_metrics"):
+            raise ValueError(problem)
+        if problem := unknown_names(self.guardrails, GUARDRAILS, "guardrail"):
             raise ValueError(problem)
         if len(set(self.metrics)) != len(self.metrics):
             raise ValueError(f"metrics are listed twice: {self.metrics}")
@@ -165,6 +170,36 @@ class Consent(_Strict):
     _basis = field_validator("all_opted_in_basis")(classmethod(lambda cls, v: _a_statement(v)))
 
 
+class ControlMessage(_Strict):
+    """The brand's business-as-usual email for the control arm: screened and audited like every variant."""
+    email: bool = Field(True, description="false: control receives no email (the report says so)")
+    subject: str = Field("News from us this season", min_length=1, max_length=200)
+    preheader: str = ""
+    body: str = Field("Hi {first_name},\n\nHere is what is new with us this season.", min_length=1)
+
+
+class Send(_Strict):
+    mode: Literal["simulate", "export"] = Field("simulate", description="simulate engagement, or export "
+                                                "sends.csv for the email service (--send)")
+    merge_fallbacks: dict[str, str] = Field({"first_name": "there"}, description="a merge field's value when a "
+                                            "customer has none")
+    list_unsubscribe_mailto: str | None = Field(None, description="an address for the mailto: part of the "
+                                                "List-Unsubscribe header, beside the one-click URL")
+    parquet_from_rows: int = Field(100_000, ge=1, description="sends.parquet is written too from this many rows")
+
+    @field_validator("merge_fallbacks")
+    @classmethod
+    def _plain(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k, text in v.items() if not text.strip() or "{" in text or "}" in text)
+        if bad:
+            raise ValueError(f"merge_fallbacks for {', '.join(bad)} must be plain words (not empty, no braces)")
+        return v
+
+
+class Rollout(_Strict):
+    holdout: float = Field(0.1, gt=0, lt=1, description="share of the rollout kept out to keep measuring")
+
+
 class Campaign(_Strict):
     name: str = Field("campaign", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     seed: int = Field(42, ge=0, le=2**32 - 1)
@@ -175,6 +210,9 @@ class Campaign(_Strict):
     generation: Generation = Generation()
     experiment: Experiment = Experiment()
     simulation: Simulation = Simulation()
+    control_message: ControlMessage = ControlMessage()
+    send: Send = Send()
+    rollout: Rollout = Rollout()
 
     @model_validator(mode="after")
     def _arms_and_strategies(self):

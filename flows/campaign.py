@@ -12,6 +12,7 @@ import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import polars as pl
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact
 from prefect.input import RunInput
@@ -20,7 +21,7 @@ from config import CONFIG_DIR, PROJECT_DIR, load_backends, load_campaign, load_s
 from flows import stages
 from flows.scale import Partitioned
 from tasks.content import check_usable, load_documents
-from tasks.errors import InputError, public_message
+from tasks.errors import InputError, SafetyGateError, public_message
 from tasks.generation import make_generator
 from tasks.generation.slots import SlotPlan
 from tasks.report import to_html, to_markdown
@@ -30,7 +31,7 @@ from tasks.lifecycle import approval_of, begin, check_sealed, declarations, reco
 from tasks.manifest import build_manifest
 from tasks.records import SegmentProfile, Variant
 from tasks.retrieval import Hit
-from tasks.rundir import RunDir
+from tasks.rundir import RunDir, sha256_of
 from tasks.safety import Screener, make_harm_scorer, passed_by_segment
 from tasks.privacy import pii_columns
 from tasks.safety.anchor import seal
@@ -38,6 +39,10 @@ from tasks.safety.audit import AuditLog
 from tasks.safety.rules import Context
 from tasks.sections import audit_summary, campaign_report
 from tasks.experiment.assign import CONTROL, HOLDOUT, check_eligible
+from tasks.experiment.guardrails import winners
+from tasks.experiment.rollout import load_source, winner_variants
+from tasks.experiment.sends import control_variant, read_seed_list, read_suppression
+from tasks.experiment.sends import suppress as suppress_customers
 from tasks.experiment.design import design_power, expected_baselines
 from tasks.explain.buckets import variant_factors
 from tasks.partitions import explain_sample
@@ -139,12 +144,16 @@ def wait_for_approval(design_md: Path) -> Approval:
 def campaign_flow(customers: str | None = None, transactions: str | None = None, content: str | None = None,
                   config: str | None = None, columns: dict[str, str] | None = None, out: str | None = None,
                   seed: int | None = None, variants_per_segment: int | None = None,
-                  all_opted_in: str | None = None, approve_as: str | None = None) -> dict:
+                  all_opted_in: str | None = None, approve_as: str | None = None, send: str | None = None,
+                  suppress: list[str] | None = None, seed_list: str | None = None, rollout_of: str | None = None,
+                  holdout: float | None = None) -> dict:
     parameters = {"customers": customers, "transactions": transactions, "content": content, "config": config,
                   "columns": columns, "seed": seed, "variants_per_segment": variants_per_segment,
-                  "all_opted_in": all_opted_in}
+                  "all_opted_in": all_opted_in, "send": send, "suppress": suppress, "seed_list": seed_list,
+                  "rollout_of": rollout_of, "holdout": holdout}
     overrides = {"seed": seed, "generation.variants_per_segment": variants_per_segment,
-                 "consent.all_opted_in_basis": all_opted_in}
+                 "consent.all_opted_in_basis": all_opted_in, "send.mode": "export" if rollout_of else send,
+                 "rollout.holdout": holdout}
     campaign, policy, brand = load_settings(config, {k: v for k, v in overrides.items() if v is not None})
     backends = load_backends()
     customers, content = str(customers or SAMPLE_CUSTOMERS), str(content or SAMPLE_CONTENT)
@@ -170,15 +179,28 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         generator = make_generator(backends.generator, brand, subject_max, policy)
         screener = Screener(make_harm_scorer(backends.screener, brand.competitors),
                             Context(brand, policy, by_id, today, subject_max))
+        export = campaign.send.mode == "export"
+        source = load_source(rollout_of) if rollout_of else None  # a rollout: the winners of an analysed run
+        off_emails, off_ids, suppression_files = read_suppression(suppress or [])
+        seeds = read_seed_list(seed_list) if seed_list else None
         with run.stage("ingest"):
             df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
                                         campaign.consent.all_opted_in_basis)
+            df, suppressed = suppress_customers(df, off_emails, off_ids)  # before any model sees them
+            if export and "email" not in df.columns:
+                raise InputError(f"{customers}: --send export needs an email address column (email, or map one with "
+                                 f"--column email=COLUMN); columns are: {', '.join(df.columns)}")
             scale.validate(df, customers, checked_docs)
             check_eligible(df, customers, exp.min_eligible_customers)
             personal = pii_columns(df)
         config_path = config or str(PROJECT_DIR / "config" / "campaign.yaml")
         inputs = run_inputs(parameters, {"customers": customers, "transactions": transactions, "content": content,
-                                         "config": config_path}, campaign, policy, brand, backends, STRATEGIES)
+                                         "config": config_path, "seed_list": seed_list,
+                                         "rollout_winners": source and str(Path(rollout_of) / "winners.csv"),
+                                         **{f"suppress_{i}": f for i, f in enumerate(suppress or [], 1)}},
+                            campaign, policy, brand, backends, STRATEGIES)
+        send_facts = {"mode": campaign.send.mode, "suppressed": suppressed if suppress else None,
+                      "suppression_files": len(suppression_files), "seeds": seeds.height if seeds is not None else 0}
         previous = begin(run, inputs)  # a refusal here (live run, other inputs) leaves the folder as it was
         try:
             if previous and previous.get("status") == "crashed":
@@ -192,7 +214,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             if not docs.exists():
                 shutil.move(str(checked_docs), docs)
             scale.settle(run.path)
-            run.finish("ingest", customers=df, consent=consent, personal=personal)
+            run.finish("ingest", customers=df, consent=consent, personal=personal,
+                       suppression={"files": suppression_files, "customers_removed": suppressed})
             with run.stage("segment"):
                 if saved := run.reuse("segment"):
                     df, profiles = saved["customers"], [SegmentProfile(**p) for p in saved["profiles"]]
@@ -202,6 +225,9 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             with run.stage("retrieve"):
                 if saved := run.reuse("retrieve"):
                     hits = {k: [Hit(**h) for h in v] for k, v in saved["hits"].items()}
+                elif source:  # a rollout sends messages already written: nothing to retrieve
+                    hits = {p.name: [] for p in profiles}
+                    run.finish("retrieve", hits=hits)
                 else:
                     hits = stages.retrieve(retriever, profiles, campaign.retrieval.top_k, today)
                     run.finish("retrieve", hits=hits)
@@ -209,18 +235,44 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             with run.stage("generate+screen"):
                 if saved := run.reuse("generate+screen"):
                     variants = [Variant(**v) for v in saved["variants"]]
+                    control = Variant(**saved["control"]) if saved.get("control") else None
+                    send_facts["rollout_plan"] = saved.get("rollout_plan")
                 else:
-                    variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
+                    if source:  # the winners, screened again under today's policy in this run's own log
+                        control = screen_control(screener, audit, source["control"])
+                        chosen, send_facts["rollout_plan"] = winner_variants(source, [p.name for p in profiles])
+                        variants = stages.screen(screener, chosen, audit)
+                        if blocked := [v.variant_id for v in variants if v.status != "passed"]:
+                            raise SafetyGateError(f"today's policy blocks the winner(s) {', '.join(blocked)} of "
+                                                  f"{source['run_id']} (see audit_log.csv); nothing was assigned")
+                    else:
+                        control = screen_control(screener, audit, control_variant(campaign.control_message, brand))
+                        variants = generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign)
                     run.write_jsonl("variants.jsonl", [variant_record(v) for v in variants])
-                    stages.validate_screening(variants, audit, docs)
+                    files = ["variants.jsonl"]
+                    if control:
+                        run.write_json("control_message.json", variant_record(control))
+                        files.append("control_message.json")
+                    stages.validate_screening(variants + ([control] if control else []), audit, docs)
                     seal(run.path)
-                    run.finish("generate+screen", ["variants.jsonl"], variants=variants)
-                passed = passed_by_segment(variants, [p.name for p in profiles], exp.min_passed_variants_per_segment)
+                    run.finish("generate+screen", files, variants=variants, control=control,
+                               rollout_plan=send_facts.get("rollout_plan"))
+                send_facts["control_message"] = ({"variant_id": control.variant_id, "subject": control.subject,
+                                                  "decision": control.status} if control else None)
+                passed = passed_by_segment(variants, [p.name for p in profiles],
+                                           0 if source else exp.min_passed_variants_per_segment)
+                if source:
+                    send_facts["rollout"] = {"source_run": source["run_id"], "source_path": source["path"],
+                                             "holdout": campaign.rollout.holdout,
+                                             "primary_metric": source["primary_metric"]}
             with run.stage("assign"):
                 if saved := run.reuse("assign"):
                     assignments, weights = saved["assignments"], saved["weights"]
                 else:
-                    assignments, weights = scale.assign(run.path, df, passed, exp, campaign.seed, campaign.name, docs)
+                    assignments, weights = scale.assign(
+                        run.path, df, passed, campaign.rollout.holdout if source else exp.control_weight, campaign.seed,
+                        f"{campaign.name}-rollout" if source else campaign.name, 0.0 if source else exp.holdout_weight,
+                        None if source else exp.treatment_weights, docs)
                     run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
                     run.finish("assign", ["assignments.csv"], assignments=assignments, weights=weights)
                 frame = assignments.join(df.drop("segment"), on="customer_id", how="left")
@@ -232,7 +284,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                           exp.alpha, exp.power, exp.target_lift)
                 if run.reuse("design") is None:
                     design = design_record(run_id, profiles, variants, assignments, weights, exp, power_rows,
-                                           declarations(consent, policy), consent, policy.policy_version)
+                                           declarations(consent, policy), consent, policy.policy_version,
+                                           send_facts)
                     run.write_json("design.json", design)
                     run.write_text("design.md", design_markdown(design))
                     run.finish("design", ["design.json", "design.md"])
@@ -240,28 +293,54 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             approval = gate(run, audit, approve_as)
             if approval is None or approval["decision"] == "reject":
                 return ended(run, approval, sealed)
-            with run.stage("engage"):
-                if saved := run.reuse("engage"):
-                    outcomes, truth = saved["outcomes"], saved["truth"]
-                else:
-                    strategy_of = {v.variant_id: v.strategy for v in variants}
-                    outcomes, truth = scale.simulate(run.path, frame, df, strategy_of, campaign.simulation,
-                                                     campaign.seed)
-                    run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
-                    run.finish("engage", ["outcomes.csv"], outcomes=outcomes, truth=truth)
+            metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
+            if export:
+                with run.stage("export"):
+                    if run.reuse("export") is None:
+                        messages = {v.variant_id: v for v in variants if v.status == "passed"}
+                        if control:
+                            messages[control.variant_id] = control
+                        population = stages.export_sends(run, audit, frame, messages, brand, campaign.send, seeds,
+                                                         control.variant_id if control else None)
+                        seal(run.path)
+                        run.finish("export", ["sends.csv"], population=population)
+                if not run.is_done("outcomes"):
+                    return awaiting_outcomes(run, sealed)
+                read_back = run.reuse("outcomes")
+                outcomes, truth, outcome_counts = read_back["outcomes"], None, read_back["counts"]
+                with run.stage("engage"):  # the outcomes read back, as the contract's outcomes.csv
+                    if run.reuse("engage") is None:
+                        run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *metrics,
+                                                                      *[g for g in exp.guardrails if g in outcomes.columns]))
+                        run.finish("engage", ["outcomes.csv"])
+            else:
+                outcome_counts = None
+                with run.stage("engage"):
+                    if saved := run.reuse("engage"):
+                        outcomes, truth = saved["outcomes"], saved["truth"]
+                    else:
+                        strategy_of = {v.variant_id: v.strategy for v in variants}
+                        outcomes, truth = scale.simulate(run.path, frame, df, strategy_of, campaign.simulation,
+                                                         campaign.seed)
+                        run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
+                        run.finish("engage", ["outcomes.csv"], outcomes=outcomes, truth=truth)
             frame = None  # a copy of every customer's attributes: not kept through analysis
             attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
-            metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
             with run.stage("analyze"):
                 if saved := run.reuse("analyze"):
-                    results, srm = saved["results"], saved["srm"]
+                    results, srm, guards, wins = saved["results"], saved["srm"], saved["guardrails"], saved["winners"]
                 else:
                     covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
                     results, srm = stages.analyze(attributes, metrics, CONTROL, alpha, correction, weights,
                                                   covariates=covariates, caps=exp.caps(), seed=campaign.seed,
                                                   key=artifact_key(run_id))
                     run.write_csv("results.csv", results)
-                    run.finish("analyze", ["results.csv"], results=results, srm=srm)
+                    guards = stages.guardrails(attributes, exp.guardrails, CONTROL, alpha)
+                    run.write_csv("guardrails.csv", guards)
+                    wins = winners(results, guards, sealed["primary_metric"], CONTROL, [p.name for p in profiles])
+                    run.write_csv("winners.csv", pl.DataFrame(wins))
+                    run.finish("analyze", ["results.csv", "guardrails.csv", "winners.csv"], results=results, srm=srm,
+                               guardrails=guards, winners=wins)
             with run.stage("explain"):  # the explanation is recomputed unless the report is already done
                 if not run.is_done("report"):
                     explanation = stages.explain(explain_sample(attributes, campaign.seed, EXPLAIN_ROWS), metrics,
@@ -281,7 +360,9 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                              "policy_version": policy.policy_version, "seconds": run.seconds, "design": power_rows,
                              "declarations": sealed["declarations"], "consent": consent, "personal": personal,
                              "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in df.columns},
-                             "approval": approval}
+                             "approval": approval, "send": send_facts, "guardrails": guards,
+                             "outcome_counts": outcome_counts,
+                             "winners": wins}
                     title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
                     markdown = to_markdown(title, sections)
                     run.write_text("report.md", markdown)
@@ -291,7 +372,11 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                     run.finish("report", ["report.md", "report.html"])
             manifest = build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments,
                                       variants, power_rows)
-            manifest.update(consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
+            if export:
+                manifest["simulation"] = {"note": "nothing simulated: outcomes were read back from the email "
+                                                  "service's events (cpo outcomes)"}
+            manifest.update(simulated=not export, send=send_facts, outcomes_read_back=outcome_counts, guardrails_flagged=int(guards["flagged"].sum()),
+                            consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
                             approval=approval, stages_reused=run.reused, **scale.record(),
                             cuped_skipped={m: c for m, c in exp.covariates.items() if c not in df.columns})
             if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
@@ -344,6 +429,31 @@ def ended(run: RunDir, approval: dict | None, design: dict) -> dict:
     return {"status": "rejected", "run_dir": str(run.path), "design": design, "approval": approval}
 
 
+def awaiting_outcomes(run: RunDir, design: dict) -> dict:
+    """Exported: the run waits for `cpo outcomes`; its manifest says so (nothing measured yet, nothing simulated)."""
+    manifest = {"run_id": run.path.name, "status": "awaiting_outcomes", "simulated": False, "awaiting_outcomes": True,
+                "sends": {"file": "sends.csv", "sha256": sha256_of(run.path / "sends.csv")},
+                "seconds": run.seconds}
+    run.write_json("manifest.json", manifest)
+    seal(run.path)
+    run.status("awaiting_outcomes")
+    get_run_logger().info("sends exported: %s; next: cpo outcomes %s --events FILE", run.path / "sends.csv", run.path)
+    return {"status": "awaiting_outcomes", "run_dir": str(run.path), "design": design}
+
+
+def screen_control(screener, audit, control):
+    """The business-as-usual message is screened like every variant; blocked, the run stops (exit 3)."""
+    if control is None:
+        return None
+    [control] = stages.screen(screener, [control], audit)
+    if control.status != "passed":
+        row = audit.lookup(control) or {}
+        raise SafetyGateError(f"the control message (control_message in the campaign config) was blocked: "
+                              f"{row.get('reason', 'see audit_log.csv')}. Change it, or set control_message.email: "
+                              "false to send control nothing")
+    return control
+
+
 def generate_and_screen(generator, screener, audit, profiles, hits, by_id, campaign) -> list:
     """Generate every slot (segments in parallel), screen it, regenerate blocked slots as the plan says."""
     gen = campaign.generation
@@ -366,3 +476,45 @@ def variant_record(v) -> dict:
             "citations": v.citations, "status": v.status, "strategy": v.strategy, "slot": v.slot,
             "attempt": v.attempt, "preheader": v.preheader, "generator": v.generator,
             "claims": [c.model_dump() for c in v.claims]}
+
+
+def record_outcomes(run_dir: str, events_path: str, fmt: str) -> dict:
+    """`cpo outcomes`: read the email service's events back into one row per recipient, check them (Great
+    Expectations), record an `outcomes` event and persist them as the run's `outcomes` stage. Returns the run's
+    parameters, so the caller resumes the flow (analysis, explanation and report then run on real outcomes)."""
+    from tasks.experiment.events import outcomes_from_events, read_events_info, validate_events
+
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise InputError(f"{run_dir}: no run folder here")
+    run.acquire()
+    try:
+        status = run.read_json("run_status.json") or {}
+        inputs = run.read_json("run_inputs.json")
+        if inputs is None or not run.is_done("export"):
+            raise InputError(f"{run_dir}: no exported sends here (status: {status.get('status', 'no run')}); outcomes "
+                             "are read back into a run made with --send export and approved")
+        if run.is_done("outcomes"):
+            raise InputError(f"{run_dir}: outcomes were already recorded ({run.marker('outcomes')}); a second events "
+                             "file would change a finished analysis: start a new run")
+        population = run.reuse("export")["population"]
+        events, info = read_events_info(events_path, fmt)
+        validate_events(events, events_path, run.path / "data_docs")
+        per_recipient, counts = outcomes_from_events(events, population, info, run.path.name)
+        design = run.read_json("design.json") or {}
+        control_emailed = bool((design.get("send") or {}).get("control_message"))
+        analysed = per_recipient.filter(pl.col("delivered") == 1) if control_emailed else per_recipient
+        counts = {**counts, "format": fmt, "recipients": per_recipient.height, "analysed": analysed.height,
+                  "population": "delivered recipients" if control_emailed else
+                                "every assigned customer (control received no email, so there is no delivery to "
+                                "condition on: intention to treat)"}
+        sha = sha256_of(events_path)
+        policy = inputs["policy_version"]
+        AuditLog(run.file("audit_log.csv"), run.path.name, policy).record_event(
+            "outcomes", "record", f"cpo outcomes ({fmt})", sha,
+            f"{Path(events_path).name}: {counts['analysed']} recipients analysed of {counts['recipients']}")
+        run.finish("outcomes", outcomes=analysed, counts={**counts, "events_sha256": sha})
+        seal(run.path)
+        return inputs
+    finally:
+        run.release()

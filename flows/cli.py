@@ -47,7 +47,42 @@ def cmd_run(args) -> int:
         result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
                                config=args.config, columns=parse_pairs(args.column), out=args.out, seed=args.seed,
                                variants_per_segment=args.variants_per_segment, all_opted_in=args.all_opted_in,
-                               approve_as=args.approve_as)
+                               approve_as=args.approve_as, send=args.send, suppress=args.suppress,
+                               seed_list=args.seed_list)
+    print_outcome(result)
+    return 0
+
+
+def cmd_rollout(args) -> int:
+    """A new run that sends each segment's measured winner, with a holdout, through the same approval gate."""
+    from pathlib import Path
+
+    from flows.campaign import campaign_flow
+    from tasks.experiment.rollout import load_source
+
+    source = load_source(args.run_dir)
+    given = source["inputs"]["parameters"]
+    from prefect import tags
+
+    with tags("cpo", "rollout"), stage_progress():
+        result = campaign_flow(customers=args.customers, content=given.get("content"), config=given.get("config"),
+                               columns={**(given.get("columns") or {}), **parse_pairs(args.column)},
+                               seed=given.get("seed"), all_opted_in=given.get("all_opted_in"),
+                               out=args.out, approve_as=args.approve_as, suppress=args.suppress,
+                               seed_list=args.seed_list, rollout_of=str(Path(args.run_dir)), holdout=args.holdout)
+    print_outcome(result)
+    return 0
+
+
+def cmd_outcomes(args) -> int:
+    """Read the email service's events back into the run, then finish it: analysis, explanation, report."""
+    from flows.campaign import campaign_flow, record_outcomes
+
+    inputs = record_outcomes(args.run_dir, args.events, args.format)
+    from prefect import tags
+
+    with tags("cpo", "campaign"), stage_progress():
+        result = campaign_flow(**inputs["parameters"], out=args.run_dir)
     print_outcome(result)
     return 0
 
@@ -98,6 +133,10 @@ def print_outcome(result: dict) -> None:
               f"primary metric {design['primary_metric']}; nothing has been sent.")
         print(f"  approve: cpo approve {run_dir} --by NAME [--comment TEXT]")
         print(f"  reject:  cpo reject {run_dir} --by NAME --reason TEXT")
+    elif result["status"] == "awaiting_outcomes":
+        print(f"\nApproved and exported: {run_dir}/sends.csv (one row per recipient; seeds marked seed=1).")
+        print("  Load it into your email service; when the events are in, read them back:")
+        print(f"  cpo outcomes {run_dir} --events FILE --format generic|sendgrid|mailchimp")
     elif result["status"] == "rejected":
         print(f"\nRejected by {result['approval']['by']}: {result['approval']['text']}. Nothing was sent. ({run_dir})")
     else:
@@ -358,7 +397,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--all-opted-in", metavar="BASIS",
                      help="declare that EVERY customer in the file consented to email, and why (when the file has "
                           "no opt-in column); recorded in the manifest and the report")
+    run.add_argument("--send", choices=["simulate", "export"],
+                     help="simulate engagement (default), or export sends.csv for your email service after approval")
+    run.add_argument("--suppress", action="append", metavar="PATH",
+                     help="CSV of emails or customer ids never to contact (unsubscribes, bounces, complaints, "
+                          "objections); repeatable. Suppressed customers are removed before any model sees them")
+    run.add_argument("--seed-list", metavar="PATH", help="CSV of internal addresses that receive every message; "
+                                                         "never analysed")
     run.set_defaults(func=cmd_run)
+
+    outcomes = sub.add_parser("outcomes", help="read a sent campaign's events back and finish its analysis")
+    outcomes.add_argument("run_dir")
+    outcomes.add_argument("--events", required=True, help="the email service's events (CSV or JSON)")
+    outcomes.add_argument("--format", choices=["generic", "sendgrid", "mailchimp"], default="generic")
+    outcomes.set_defaults(func=cmd_outcomes)
+
+    rollout = sub.add_parser("rollout", help="send an analysed run's winner per segment, with a holdout")
+    rollout.add_argument("run_dir", help="the analysed run (real outcomes) whose winners to send")
+    rollout.add_argument("--customers", required=True, help="today's customer file")
+    rollout.add_argument("--holdout", type=float, help="share kept on control's message (default: rollout.holdout "
+                                                       "in the campaign config, 0.1)")
+    rollout.add_argument("--out", required=True, help="the new run folder")
+    rollout.add_argument("--approve-as", metavar="NAME", help="approve the rollout's design in advance")
+    rollout.add_argument("--column", action="append", metavar="CANONICAL=SOURCE", help="map an input column")
+    rollout.add_argument("--suppress", action="append", metavar="PATH", help="as for cpo run")
+    rollout.add_argument("--seed-list", metavar="PATH", help="as for cpo run")
+    rollout.set_defaults(func=cmd_rollout)
 
     approve = sub.add_parser("approve", help="approve a run's design and carry the run to the end")
     approve.add_argument("run_dir")

@@ -123,15 +123,16 @@ class Partitioned:
         get_run_logger().info("segments: %s", {p.name: p.size for p in profiles})
         return out, profiles
 
-    def assign(self, run_path: Path, df: pl.DataFrame, passed: dict, exp, seed: int, salt: str, docs_dir: Path):
+    def assign(self, run_path: Path, df: pl.DataFrame, passed: dict, control_weight: float, seed: int, salt: str,
+               holdout: float, treatment_weights: dict | None, docs_dir: Path):
         from tasks.experiment.assign import arm_weights, eligible
 
         present = sorted(set(df.filter(eligible(df))["segment"].unique().drop_nulls().to_list()))
-        weights = {s: arm_weights(list(passed.get(s, {})), exp.control_weight, exp.treatment_weights) for s in present}
+        weights = {s: arm_weights(list(passed.get(s, {})), control_weight, treatment_weights) for s in present}
         sources = self._inputs(run_path, "segment", df)
         outputs = [P.part_path(run_path / "stages" / "assign", i) for i in range(len(sources))]
         self.map(assign_part, [{"src": s, "passed": passed, "weights": weights, "seed": seed, "salt": salt,
-                                "holdout": exp.holdout_weight, "dst": d, "docs_dir": self._docs(docs_dir, i)}
+                                "holdout": holdout, "dst": d, "docs_dir": self._docs(docs_dir, i)}
                                for i, (s, d) in enumerate(zip(sources, outputs))])
         self.parts["assign"] = outputs
         assignments = P.read_parts(outputs)

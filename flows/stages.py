@@ -187,3 +187,42 @@ def publish_report(markdown: str, audit_summary: list[dict] | None = None, key: 
     create_markdown_artifact(key=f"{key}-report", markdown=markdown, description="Experiment report")
     if audit_summary:
         create_table_artifact(key=f"{key}-audit-summary", table=audit_summary, description="Screening decisions")
+
+
+@task(name="export-sends", cache_policy=NO_CACHE)
+def export_sends(run, audit: AuditLog, frame: pl.DataFrame, messages: dict[str, Variant], brand, send,
+                 seeds: pl.DataFrame | None, control_id: str | None) -> pl.DataFrame:
+    """sends.csv (and Parquet for large campaigns) after approval, recorded in the audit log as an `export`
+    event carrying its SHA-256. Returns who was sent what (seeds included), for reading the outcomes back."""
+    from tasks.experiment.assign import CONTROL, HOLDOUT
+    from tasks.experiment.sends import render_sends
+    from tasks.rundir import sha256_of
+
+    assigned = frame.filter(pl.col("arm") != HOLDOUT).with_columns(
+        pl.when(pl.col("arm") == CONTROL).then(pl.lit(control_id, pl.String)).otherwise(pl.col("variant_id"))
+        .alias("variant_id"))
+    sends = render_sends(assigned, messages, brand, send.merge_fallbacks, run.path.name, send.list_unsubscribe_mailto,
+                         seeds)
+    run.write_csv("sends.csv", sends)
+    if sends.height >= send.parquet_from_rows:
+        sends.write_parquet(run.file("sends.parquet"))
+    n_seed = int(sends["seed"].cast(pl.Int64).sum()) if sends.height else 0
+    audit.record_event("export", "record", "cpo", sha256_of(run.path / "sends.csv"),
+                       f"sends.csv: {sends.height - n_seed} recipients, {n_seed} seed messages")
+    get_run_logger().info("exported %d sends (%d to seed addresses)", sends.height - n_seed, n_seed)
+    population = assigned.select("customer_id", "email", "segment", "arm", "variant_id",
+                                 pl.lit(0, pl.Int8).alias("seed"))
+    seeds_sent = sends.filter(pl.col("seed") == 1).select("customer_id", "email", "segment", "arm", "variant_id",
+                                                           pl.col("seed").cast(pl.Int8))
+    return pl.concat([population, seeds_sent], how="vertical_relaxed")
+
+
+@task(name="guardrails", cache_policy=NO_CACHE)
+def guardrails(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: float) -> pl.DataFrame:
+    from tasks.experiment.guardrails import guardrail_table
+
+    table = guardrail_table(outcomes, metrics, control, alpha)
+    for r in table.filter(pl.col("flagged") & (pl.col("segment") == "all")).iter_rows(named=True):
+        get_run_logger().warning("guardrail: %s raises %s (%.4f vs %.4f, one-sided p %.3g)", r["arm"], r["metric"],
+                                 r["rate_treatment"], r["rate_control"], r["p_value_one_sided"])
+    return table

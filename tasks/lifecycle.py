@@ -108,6 +108,9 @@ def next_command(run_dir: Path, status: dict) -> str:
     if s == "awaiting_approval":
         return (f"cpo approve {run_dir} --by NAME [--comment TEXT]    or    "
                 f"cpo reject {run_dir} --by NAME --reason TEXT")
+    if s == "awaiting_outcomes":
+        return (f"send sends.csv with your email service, then cpo outcomes {run_dir} --events FILE "
+                "[--format generic|sendgrid|mailchimp]")
     if s in ("failed", "crashed", "running"):
         return "the same `cpo run` command again (it resumes from the last completed stage)"
     if s == "complete":

@@ -29,8 +29,8 @@ from pydantic import BaseModel
 from tasks.errors import InputError
 from tasks.files import write_csv
 
-STAGES = ["ingest", "segment", "retrieve", "generate+screen", "assign", "design", "approval", "engage", "analyze",
-          "explain", "report"]
+STAGES = ["ingest", "segment", "retrieve", "generate+screen", "assign", "design", "approval", "export", "outcomes",
+          "engage", "analyze", "explain", "report"]
 
 
 def sha256_of(path: str | Path) -> str:

@@ -12,6 +12,8 @@ from tasks.safety.audit import read_rows, screening_rows
 SIMULATED = Callout("SIMULATED DATA.", "Engagement in this report was simulated from the documented assumptions "
                     "below; no email was sent and no lift here was observed. Use it to check the pipeline and the "
                     "design, not to claim impact.", "simulated")
+MEASURED = Callout("MEASURED OUTCOMES.", "The emails in sends.csv were sent by the email service; the outcomes below "
+                   "were read back from its events (`cpo outcomes`). Nothing here was simulated.", "note")
 
 
 def srm_blocks(srm: list[dict]) -> list:
@@ -192,7 +194,9 @@ def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], explana
     blind = [d for d in facts["design"] if d["detectable"] is False]
     power_note = ([Paragraph(f"This design cannot detect the hoped-for {exp.target_lift:.0%} lift in {len(blind)} "
                              f"of {len(facts['design'])} arm × metric comparisons (see Design power).")] if blind else [])
-    headline = Section("Headline", [SIMULATED, Bullets(headline_lines(results, exp.alpha)), *power_note])
+    real = facts.get("outcome_counts") is not None
+    headline = Section("Headline", [MEASURED if real else SIMULATED, Bullets(headline_lines(results, exp.alpha)),
+                                    *power_note])
     design = Section("Design", [
         Paragraph(f"{facts['customers']} customers in {len(facts['profiles'])} segments; "
                   f"{assignments.height} eligible for email (opted in, with an address); "
@@ -225,8 +229,65 @@ def campaign_report(facts: dict, results: pl.DataFrame, srm: list[dict], explana
     declared = ([Section("Declared by the operator", [Callout("Declared, not proven by the data", d, "alert")
                                                       for d in facts["declarations"]])]
                 if facts["declarations"] else [])
-    sections = declared + [headline, design, power, screening] + experiment_sections(results, srm, explanation, exp.alpha, exp.correction, factors)
+    sections = declared + [headline, design, sending_section(facts), power, screening]
+    sections += experiment_sections(results, srm, explanation, exp.alpha, exp.correction, factors)
+    sections += [guardrail_section(facts["guardrails"], exp.alpha), winner_section(facts["winners"], exp.primary)]
+    if real:
+        return title, sections + [outcomes_section(facts["outcome_counts"]), timing]
     return title, sections + [truth_section(results, facts["truth"]), assumptions, timing]
+
+
+def sending_section(facts: dict) -> Section:
+    """How the campaign went out: simulated or exported, the control message, suppression and seeds."""
+    from tasks.experiment.design import send_lines
+
+    send = facts.get("send") or {}
+    blocks = [Paragraph(line.replace("**", "")) for line in send_lines(send) if line and not line.startswith("|")]
+    if send.get("rollout_plan"):
+        blocks.append(Table(["segment", "receives", "why"], [[r["segment"], r["variant_id"] or "control message",
+                                                              r["why"]] for r in send["rollout_plan"]]))
+    return Section("Sending", blocks)
+
+
+def guardrail_section(guards: pl.DataFrame, alpha: float) -> Section:
+    if guards is None or guards.is_empty():
+        return Section("Guardrails", [Paragraph("No guardrail metric (unsubscribed, complained) is in the outcomes: "
+                                                "the simulator does not draw them. Real outcomes carry both.")])
+    flagged = guards.filter(pl.col("flagged"))
+    blocks = [Paragraph(f"Unsubscribe and complaint rates, each treatment arm against control: Fisher's exact test, "
+                        f"one-sided (does the arm raise the rate?), at α = {alpha} without correction, so a harmful "
+                        "arm is rather stopped than missed. A flagged arm cannot win.")]
+    if flagged.height:
+        blocks.append(Callout("Guardrail flagged", "; ".join(
+            f"{r['arm']} in {r['segment']} raises {r['metric']} ({fmt(r['rate_treatment'], 'rate')} vs "
+            f"{fmt(r['rate_control'], 'rate')}, p {fmt(r['p_value_one_sided'], 'p')})"
+            for r in flagged.iter_rows(named=True)), "alert"))
+    rows = guards.filter(pl.col("segment") == "all")
+    blocks.append(Table(["metric", "arm", "treatment", "control", "one-sided p", "flagged"],
+                        [[r["metric"], r["arm"], fmt(r["rate_treatment"], "rate"), fmt(r["rate_control"], "rate"),
+                          fmt(r["p_value_one_sided"], "p"), "FLAGGED" if r["flagged"] else "ok"]
+                         for r in rows.iter_rows(named=True)]))
+    return Section("Guardrails", blocks)
+
+
+def winner_section(wins: list[dict], primary: str) -> Section:
+    return Section("Winner per segment", [
+        Paragraph(f"On the pre-registered primary metric {primary}: the treatment arm with the largest significant "
+                  "lift that no guardrail flagged, otherwise control. `cpo rollout` sends these."),
+        Table(["segment", "winner", "relative lift", "why"],
+              [[w["segment"], w["arm"], fmt(w["rel_lift"], "pct") if w["arm"] != "control" else "–", w["reason"]]
+               for w in wins or []])])
+
+
+def outcomes_section(counts: dict) -> Section:
+    """What the email service's events said, and what was dropped: counted, never named."""
+    skip = {"format", "population", "events_sha256"}
+    return Section("Outcomes read back", [
+        Paragraph(f"Events file ({counts.get('format')}, SHA-256 {str(counts.get('events_sha256', ''))[:12]}…) read "
+                  f"into one row per recipient; analysed: {counts.get('population')}. Duplicate events count once, "
+                  "machine opens are not opens, a bounce is not a delivery, seeds and unknown recipients are dropped."),
+        Table(["what", "count"], [[k.replace("_", " "), v] for k, v in counts.items()
+                                  if k not in skip and isinstance(v, (int, float))])])
 
 
 def consent_line(consent: dict) -> str:

@@ -38,10 +38,11 @@ def design_power(assignments: pl.DataFrame, baselines: dict[str, float], alpha: 
 
 
 def design_record(run_id: str, profiles, variants, assignments: pl.DataFrame, weights: dict, exp, power_rows: list[dict],
-                  declarations: list[str], consent: dict, policy_version: str) -> dict:
-    """What would be sent, for the manager to approve: sealed (its SHA-256 is in the approval's audit row)."""
+                  declarations: list[str], consent: dict, policy_version: str, send: dict | None = None) -> dict:
+    """What would be sent, for the manager to approve: sealed (its SHA-256 is in the approval's audit row).
+    `send`: how (simulate or export), the control message, suppression and seed counts."""
     arms = assignments.group_by("segment", "arm").len().sort("segment", "arm")
-    return {
+    return {"send": send or {"mode": "simulate"},
         "run_id": run_id, "declarations": declarations, "consent": consent, "policy_version": policy_version,
         "segments": [{"name": p.name, "customers": p.size, "description": p.description} for p in profiles],
         "variants": [{"variant_id": v.variant_id, "segment": v.segment, "arm": f"treatment_{v.slot}",
@@ -75,7 +76,36 @@ def design_markdown(design: dict) -> str:
     lines += ["", "| variant | arm | strategy | subject | cites | screening |", "| --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {v['variant_id']} | {v['arm']} | {v['strategy']} | {v['subject']} | {', '.join(v['citations'])} | "
               f"{v['decision']} |" for v in design["variants"]]
+    lines += send_lines(design.get("send") or {})
     primary = [r for r in design["smallest_detectable_lift"] if r["metric"] == design["primary_metric"]]
     lines += ["", f"Smallest detectable lift on {design['primary_metric']}: "
               + (", ".join(f"{r['arm']} {pct(r['mde_rel'])}" for r in primary) or "–"), ""]
     return "\n".join(lines)
+
+
+def send_lines(send: dict) -> list[str]:
+    """How the campaign goes out: what the manager approves besides the variants."""
+    mode = send.get("mode", "simulate")
+    lines = ["", "**Sending**: " + ("engagement will be SIMULATED; no email is sent." if mode == "simulate" else
+                                    "after approval, `sends.csv` is exported for your email service; outcomes come "
+                                    "back with `cpo outcomes`.")]
+    control = send.get("control_message")
+    if control:
+        lines.append(f"Control receives the business-as-usual email {control['variant_id']} \"{control['subject']}\" "
+                     f"(screening: {control['decision']}).")
+    elif "control_message" in send:
+        lines.append("Control receives NO email: the comparison is email versus no email.")
+    if send.get("suppressed") is not None:
+        lines.append(f"{send['suppressed']} customers removed by {send.get('suppression_files', 0)} suppression "
+                     "list(s) before segmentation; never assigned, sent or analysed.")
+    if rollout := send.get("rollout"):
+        lines.append(f"**Rollout** of {rollout['source_run']} ({rollout['source_path']}): each segment's winner on "
+                     f"{rollout['primary_metric']} goes to all but a {rollout['holdout']:.0%} holdout, which receives "
+                     "control's message so the lift goes on being measured.")
+        lines += ["", "| segment | receives | why |", "| --- | --- | --- |"]
+        lines += [f"| {r['segment']} | {r['variant_id'] or 'control message'} | {r['why']} |"
+                  for r in send.get("rollout_plan") or []]
+        lines.append("")
+    if send.get("seeds"):
+        lines.append(f"{send['seeds']} seed address(es) receive every message; never analysed.")
+    return lines

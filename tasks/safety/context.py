@@ -15,15 +15,19 @@ import re
 SPEECH_ACT = (r"(?:help|assist|aid|support|provide|give|offer|write|create|generate|produce|draft|compose|share|"
               r"explain|describe|detail|list|tell|teach|show|suggest|recommend|encourage|promote|condone|endorse|"
               r"engage|participate|answer|respond|comply|fulfil+|do that|do this|continue|make|facilitate|"
-              r"discuss|go into|walk you through|instruct|advise|guide)")
+              r"discuss|go into|walk you through|instruct|advise|guide|helping|assisting|providing|giving|writing|creating|"
+              r"generating|producing|sharing|explaining|describing|detailing|listing|telling|teaching|encouraging|"
+              r"promoting|engaging|participating|discussing|making)")
 DECLINE = (r"(?:can ?not|can't|cant|won't|wont|will not|would not|wouldn't|must not|mustn't|shall not|do not|don't|"
            r"am not (?:able|allowed|going|comfortable|programmed|designed|permitted) to|'m not (?:able|allowed|going|"
            r"comfortable|programmed|designed|permitted) to|am unable to|'m unable to|must (?:decline|refuse)|"
-           r"have to (?:decline|refuse)|refuse to|decline to|cannot in good conscience|can't in good conscience)")
+           r"have to (?:decline|refuse)|refuse to|decline to|cannot in good conscience|can't in good conscience|"
+           r"(?:do not|don't|do n't) (?:feel comfortable|think i (?:can|should|will))|(?:am|'m) not comfortable|"
+           r"(?:will|'ll) not be (?:able to|providing|writing|helping))")
 REFUSAL = re.compile(
-    rf"^(?:(?:i'?m |i am )?(?:sorry|apologi[sz]e|afraid|regret)[^.!?]{{0,40}}?(?:,|but|\.)?\s*)?"
+    rf"^(?:(?:i'?m |i am )?(?:really |so |very |truly |deeply )?(?:sorry|apologi[sz]e|afraid|regret)[^.!?]{{0,60}}?(?:,|but|\.)?\s*)?"
     rf"(?:but |however,? |unfortunately,? |as an ai[^,]{{0,40}},\s*|as a (?:responsible|helpful|ethical)[^,]{{0,40}},\s*)?"
-    rf"(?:i|we|this assistant|the assistant)(?: really| simply| absolutely| just)? {DECLINE}(?: \w+){{0,2}}? {SPEECH_ACT}\b"
+    rf"(?:i|we|this assistant|the assistant)(?: really| simply| absolutely| just)?(?: |(?=')){DECLINE}(?: \w+){{0,2}}? {SPEECH_ACT}\b"
     rf"|^(?:i'?m |i am )?sorry,? (?:but )?(?:i|that'?s|this is)\b[^.!?]{{0,30}}?\b(?:can'?t|cannot|not (?:something|able|"
     rf"appropriate))\b"
     rf"|^(?:it is|it's|that is|that's|this is) (?:not (?:appropriate|ethical|safe|okay|ok|acceptable|legal|something i)|"

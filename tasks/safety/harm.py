@@ -55,6 +55,7 @@ class Finding(NamedTuple):
     category: str
     severity: int
     text: str
+    lowered: bool = False  # context (refusal, negation, a thing as subject, meta speech) lowered the pattern's severity
 
 
 @dataclass
@@ -394,7 +395,7 @@ def _severity(p: Pattern, sentence: str, m: re.Match, text: str) -> int:
     return p.severity
 
 
-def _scan_segment(segment: str, text: str, refusal: bool) -> list[Finding]:
+def _scan_segment(segment: str, text: str, refusal: bool, cap: int = EXTREME) -> list[Finding]:
     found = []
     patterns, idioms = LEXICON.candidates(segment)
     if idioms:
@@ -407,20 +408,27 @@ def _scan_segment(segment: str, text: str, refusal: bool) -> list[Finding]:
             if sev and refusal:
                 sev = min(sev, LOW)  # "I can't help you hurt yourself": the topic is named, not promoted
             if sev:
-                found.append(Finding(p.id, p.category, sev, m.group(0)))
+                sev = min(sev, cap)
+                found.append(Finding(p.id, p.category, sev, m.group(0), sev < p.severity))
     return found
 
 
 class Prepared(NamedTuple):
-    """Text as both embedded scorers read it: normalised once, cut into sentences, refusals marked."""
+    """Text as both embedded scorers read it: normalised once, cut into sentences, refusals marked; `declining`
+    when the text opens with a refusal (one of its first two sentences)."""
 
     text: str
     sentences: list[tuple[str, bool]]
+    declining: bool = False
+
+
+DECLINE_WITHIN = 2  # a text whose first or second sentence is a refusal is a declining answer
 
 
 def prepare(text: str) -> Prepared:
     cleaned = fold(text)
-    return Prepared(cleaned, [(s, is_refusal(s)) for s in _sentences(cleaned)])
+    sentences = [(s, is_refusal(s)) for s in _sentences(cleaned)]
+    return Prepared(cleaned, sentences, any(r for _, r in sentences[:DECLINE_WITHIN]))
 
 
 def findings(text: str | Prepared) -> list[Finding]:
@@ -429,10 +437,13 @@ def findings(text: str | Prepared) -> list[Finding]:
     cleaned = prepared.text
     seen: dict[str, list[Finding]] = {}
     out = []
+    # an answer that opens by declining explains why the harm is harmful ("Making a bomb is illegal and could
+    # kill you"): its other sentences score at most Medium (a warning a reviewer reads), never a block
+    cap = MEDIUM if prepared.declining else EXTREME
     for sentence, refusal in prepared.sentences:
         for segment in windows(sentence):
             if segment not in seen:  # a repeated segment is scanned once
-                seen[segment] = _scan_segment(segment, cleaned, refusal)
+                seen[segment] = _scan_segment(segment, cleaned, refusal, cap)
             out += seen[segment]
     return out
 
@@ -447,10 +458,11 @@ def harm_scores(text: str) -> dict[str, int]:
     return scores_and_evidence(text)[0]
 
 
-def scores_and_evidence(text: str | Prepared) -> tuple[dict[str, int], dict[str, list[str]]]:
+def scores_and_evidence(text: str | Prepared, found: list[Finding] | None = None
+                        ) -> tuple[dict[str, int], dict[str, list[str]]]:
     """Per category: the severity and the ids of the patterns that gave it."""
     scores, evidence = dict.fromkeys(HARM_CATEGORIES, 0), {c: [] for c in HARM_CATEGORIES}
-    for f in findings(text):
+    for f in findings(text) if found is None else found:
         if f.severity > scores[f.category]:
             scores[f.category], evidence[f.category] = f.severity, [f.pattern_id]
         elif f.severity == scores[f.category] and f.pattern_id not in evidence[f.category]:

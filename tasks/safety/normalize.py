@@ -94,19 +94,28 @@ def _spaced_words(text: str) -> str:
     return text.replace(" \x00 ", " ").replace("\x00", " ")
 
 
+# a word (a run of non-space characters) holding a leet character next to a letter: found by one C-level scan
+# (the lazy run stops at the first such character, so each word is read once: linear)
+LEET_WORD = re.compile(r"(?<!\S)\S*?(?:(?<=[^\W\d_])[0134578@$!|+€¡]|[0134578@$!|+€¡](?=[^\W\d_]))\S*")
+
+
 def _leet(text: str) -> str:
-    """Only the words that hold a leet character are looked at (found by a scan that skips everything else)."""
-    out, last = [], 0
-    for m in LEET_CHAR.finditer(text):
-        if m.start() < last:
-            continue
-        lo, hi = max(0, m.start() - MAX_WORD), min(len(text), m.end() + MAX_WORD)  # bounded: linear overall
-        start = max(text.rfind(" ", lo, m.start()), text.rfind("\n", lo, m.start()), lo - 1) + 1
-        end = min((i for i in (text.find(" ", m.end(), hi), text.find("\n", m.end(), hi)) if i >= 0), default=hi)
-        start = max(start, last)
-        out += [text[last:start], _leet_word(text[start:end])]
-        last = end
-    return "".join(out) + text[last:] if out else text
+    """Only the words that hold a leet character next to a letter are looked at; a word longer than MAX_WORD is
+    read in pieces of MAX_WORD (no English word is that long). A word met again is not read again."""
+    if not LEET_CHAR.search(text):
+        return text
+    seen: dict[str, str] = {}
+
+    def word(m: re.Match) -> str:
+        w = m.group(0)
+        out = seen.get(w)
+        if out is None:
+            out = _leet_word(w) if len(w) <= MAX_WORD else "".join(
+                _leet_word(w[i:i + MAX_WORD]) for i in range(0, len(w), MAX_WORD))
+            if len(seen) < 100_000:
+                seen[w] = out
+        return out
+    return LEET_WORD.sub(word, text)
 
 
 def _leet_word(w: str) -> str:

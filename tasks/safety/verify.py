@@ -38,6 +38,7 @@ GATE_FILES = ("audit_log.csv", "variants.jsonl", "assignments.csv", "design.json
 REQUIRED = {
     "awaiting_approval": GATE_FILES,
     "rejected": GATE_FILES,
+    "awaiting_outcomes": GATE_FILES + ("sends.csv", "approval.json"),
     "complete": GATE_FILES + ("outcomes.csv", "results.csv", "report.md", "manifest.json"),
 }
 EVENT_DECISION = {"approval": "approve", "rejection": "reject", "export": "record", "outcomes": "record",
@@ -100,8 +101,11 @@ def verify(run_dir: str | Path, allow_unkeyed: bool = False, env: dict | None = 
                                f"{len(variants)} variants")
     elif variants is not None and not variants and (run / "variants.jsonl").is_file():
         result.problems.append("variants.jsonl lists no variants: a run that reached the approval gate screened some")
-    decisions = variant_problems(variants or [], screens, result.problems)
+    control = read_control(run, result.problems)
+    decisions = variant_problems((variants or []) + control, screens, result.problems)
     assigned = read_assigned(run, result.problems)
+    sent = read_assigned(run, result.problems, "sends.csv")
+    assignment_problems(run, sent, (variants or []) + control, decisions, screens, result.problems, "sent")
     assignment_problems(run, assigned, variants or [], decisions, screens, result.problems)
     gate_problems(run, rows, status, result.problems)
     if not result.problems:
@@ -396,16 +400,28 @@ def variant_problems(variants: list[dict], screens: list[tuple[int, dict]], prob
     return decided
 
 
-def read_assigned(run: Path, problems: list[str]) -> dict[str, int]:
-    """variant_id -> customers assigned it."""
-    path = run / "assignments.csv"
+def read_control(run: Path, problems: list[str]) -> list[dict]:
+    """control_message.json (the business-as-usual email control receives), checked like a variant."""
+    path = run / "control_message.json"
+    if not path.is_file():
+        return []
+    record = _json_or_none(path)
+    if not isinstance(record, dict) or not record.get("variant_id"):
+        problems.append("control_message.json is not a message record (edited?)")
+        return []
+    return [{**record, "_line": "control_message.json"}]
+
+
+def read_assigned(run: Path, problems: list[str], name: str = "assignments.csv") -> dict[str, int]:
+    """variant_id -> customers assigned (or sent) it."""
+    path = run / name
     if not path.is_file():
         return {}
     counts: dict[str, int] = {}
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if "variant_id" not in (reader.fieldnames or []):
-            problems.append("assignments.csv has no variant_id column: who was sent what cannot be checked")
+            problems.append(f"{name} has no variant_id column: who was sent what cannot be checked")
             return {}
         for row in reader:
             if vid := (row.get("variant_id") or ""):
@@ -422,7 +438,7 @@ def run_policy(run: Path) -> str | None:
 
 
 def assignment_problems(run: Path, assigned: dict[str, int], variants: list[dict], decided: dict,
-                        screens: list[tuple[int, dict]], problems: list[str]) -> None:
+                        screens: list[tuple[int, dict]], problems: list[str], verb: str = "assigned") -> None:
     if not assigned:
         return
     listed = {v["variant_id"] for v in variants}
@@ -433,16 +449,16 @@ def assignment_problems(run: Path, assigned: dict[str, int], variants: list[dict
     for vid, n in sorted(assigned.items()):
         decisions = [(i, r) for i, r in screens if r["variant_id"] == vid]
         if not decisions:
-            problems.append(f"{n} customers assigned variant {vid}, which was never screened")
+            problems.append(f"{n} customers {verb} variant {vid}, which was never screened")
             continue
         i, final = decided.get(vid) or decisions[-1]
         if final["decision"] != "pass":
-            problems.append(f"{n} customers assigned variant {vid}, which was blocked (row {i})")
+            problems.append(f"{n} customers {verb} variant {vid}, which was blocked (row {i})")
         if vid not in listed and variants:
-            problems.append(f"{n} customers assigned variant {vid}, which is not in variants.jsonl")
+            problems.append(f"{n} customers {verb} variant {vid}, which is not in variants.jsonl or control_message.json")
         if policy is not None:
             other = [(j, r["policy_version"]) for j, r in decisions if r["policy_version"] != policy]
-            problems += [f"variant {vid} (assigned to {n} customers): its decision in row {j} was made under policy "
+            problems += [f"variant {vid} ({verb} to {n} customers): its decision in row {j} was made under policy "
                          f"{p!r}, not the run's policy {policy!r}" for j, p in other]
 
 
@@ -463,6 +479,8 @@ def gate_problems(run: Path, rows: list[dict], status: str, problems: list[str])
         problems.append("the run is complete but the audit log holds no approval of its design")
     if status == "rejected" and "rejection" not in kinds:
         problems.append("the run is rejected but the audit log holds no rejection")
+    if status == "awaiting_outcomes" and "approval" not in kinds:
+        problems.append("sends were exported but the audit log holds no approval of the design")
     if status in ("awaiting_approval", "rejected") and "approval" in kinds:
         problems.append(f"the run is '{status}' but the audit log records an approval")
     exports = [(i, r) for i, r in events if r["event"] == "export"]

@@ -126,7 +126,7 @@ def test_kill_9_at_every_stage_boundary_then_the_same_command_resumes_to_the_sam
     assert (run / "variants.jsonl").read_bytes() == (reference / "variants.jsonl").read_bytes()
     screens = [(r["variant_id"], r["attempt"]) for r in audit_rows(run) if r["event"] == "screen"]
     assert len(screens) == len(set(screens)) == len(json.loads("[" + ",".join(
-        (reference / "variants.jsonl").read_text().splitlines()) + "]"))
+        (reference / "variants.jsonl").read_text().splitlines()) + "]")) + 1  # and the control message
     assert len([r for r in audit_rows(run) if r["event"] == "approval"]) == 1
     manifest = json.loads((run / "manifest.json").read_text())
     assert {"segment", "generate+screen", "assign", "engage", "analyze"} <= set(manifest["stages_reused"])

@@ -304,13 +304,13 @@ def test_a_rejected_run_needs_its_rejection(gate):
 
 
 def test_sends_changed_after_export_are_named(run):
-    (run / "sends.csv").write_text("customer_id,email\nc1,a@example.com\n")
+    (run / "sends.csv").write_text("customer_id,email,variant_id\nc1,a@example.com,\n")
     one(verify_run(run), "sends.csv exists but no export was recorded")
     AuditLog(run / "audit_log.csv", "run-1", POLICY).record_event("export", "record", "cpo", sha(run / "sends.csv"),
                                                                   "1 recipient")
     seal(run)
     assert verify_run(run) == []
-    (run / "sends.csv").write_text("customer_id,email\nc1,a@example.com\nc9,x@example.com\n")
+    (run / "sends.csv").write_text("customer_id,email,variant_id\nc1,a@example.com,\nc9,x@example.com,\n")
     one(verify_run(run), "row 5 (export)", "sends.csv has changed since its export was recorded")
 
 

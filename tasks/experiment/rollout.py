@@ -1,0 +1,83 @@
+"""Rolling out a measured winner: the next send is a campaign whose only treatment per segment is the winner.
+
+A rollout reads an analysed run (real outcomes, never simulated ones), takes each segment's winner from its
+winners.csv (the arm that won on the sealed primary metric without failing a guardrail, or control), and
+builds a new campaign on the current customer file: the same segmentation method re-fitted and matched by
+segment name, the winning message as that segment's one treatment (`treatment_1`), and a holdout share that
+keeps receiving control's message, so the lift goes on being measured. The messages are screened again under
+today's policy in the new run's own audit log; the approval gate and the export are the same as any run's.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from tasks.errors import InputError
+from tasks.experiment.assign import CONTROL
+from tasks.records import Variant
+
+
+def load_source(run_dir: str | Path) -> dict:
+    """The analysed run to roll out: its id, inputs, winners and messages. Refused (exit 2) unless it is
+    complete and its outcomes were measured."""
+    run = Path(run_dir)
+    status = _json(run / "run_status.json") or {}
+    manifest = _json(run / "manifest.json") or {}
+    if status.get("status") != "complete" or manifest.get("status") != "complete":
+        raise InputError(f"{run}: not a completed run (status: {status.get('status', 'none')}); roll out a run whose "
+                         "outcomes were read back and analysed (cpo outcomes)")
+    if manifest.get("simulated", True):
+        raise InputError(f"{run}: its outcomes were SIMULATED; a rollout needs a winner measured on real outcomes "
+                         "(run with --send export, then cpo outcomes)")
+    if not (run / "winners.csv").is_file():
+        raise InputError(f"{run}: winners.csv is missing; the run was analysed before winners were chosen")
+    inputs = _json(run / "run_inputs.json")
+    if not inputs:
+        raise InputError(f"{run}: run_inputs.json is missing or unreadable")
+    variants = {}
+    for line in (run / "variants.jsonl").read_text("utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if record.get("status") == "passed":
+                variants[record["variant_id"]] = Variant(**record)
+    control = _json(run / "control_message.json")
+    return {"run_id": run.name, "path": str(run.resolve()), "inputs": inputs,
+            "winners": pl.read_csv(run / "winners.csv", infer_schema_length=None).to_dicts(),
+            "variants": variants, "control": Variant(**control) if control else None,
+            "primary_metric": (_json(run / "design.json") or {}).get("primary_metric")}
+
+
+def winner_variants(source: dict, segments: list[str]) -> tuple[list[Variant], list[dict]]:
+    """The winning message of each segment as the rollout's treatment_1 (slot 1), and one line per segment
+    saying what it receives. A segment whose winner is control, or that the source run did not have, gets
+    control's message only."""
+    by_segment = {w["segment"]: w for w in source["winners"]}
+    chosen, plan = [], []
+    for seg in segments:
+        win = by_segment.get(seg)
+        if win is None:
+            plan.append({"segment": seg, "arm": CONTROL, "variant_id": None,
+                         "why": "no such segment in the source run: control's message"})
+            continue
+        if win["arm"] == CONTROL:
+            plan.append({"segment": seg, "arm": CONTROL, "variant_id": None, "why": win["reason"]})
+            continue
+        slot = int(str(win["arm"]).rsplit("_", 1)[-1])
+        matches = [v for v in source["variants"].values() if v.segment == seg and v.slot == slot]
+        if len(matches) != 1:
+            raise InputError(f"{source['path']}: segment {seg}'s winner {win['arm']} has {len(matches)} passed "
+                             "variants in variants.jsonl; expected exactly one")
+        v = matches[0]
+        chosen.append(v.model_copy(update={"slot": 1, "status": "pending"}))
+        plan.append({"segment": seg, "arm": "treatment_1", "variant_id": v.variant_id,
+                     "why": f"won as {win['arm']} in {source['run_id']}: {win['reason']}"})
+    return chosen, plan
+
+
+def _json(path: Path):
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (FileNotFoundError, ValueError, UnicodeDecodeError):
+        return None

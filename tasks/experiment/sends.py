@@ -1,0 +1,197 @@
+"""Real sends: suppression and seed lists, the control message, and `sends.csv` rendered per recipient.
+
+Pure functions, polars in and out. What a recipient receives is the screened text of their arm's message with
+its merge fields filled (a configured fallback when the customer has none; a placeholder never survives) and the
+brand's unsubscribe link made theirs (`?r=<token>`); the List-Unsubscribe headers follow RFC 2369/8058
+(one-click POST), and a column says which generator wrote the copy, for the service's AI-provenance header.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import polars as pl
+
+from config import Brand, ControlMessage
+from tasks.errors import InputError, SafetyGateError
+from tasks.experiment.assign import CONTROL, HOLDOUT
+from tasks.files import read_table
+from tasks.generation import MERGE_FIELD, footer
+from tasks.privacy import EMAIL
+from tasks.records import Variant
+
+CONTROL_ID = "control.bau"
+SENDS_COLUMNS = ["customer_id", "email", "segment", "arm", "variant_id", "subject", "preheader", "body",
+                 "unsubscribe_url", "list_unsubscribe", "list_unsubscribe_post", "generator", "ai_generated", "seed"]
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058: the List-Unsubscribe-Post header's only value
+UNSUBSCRIBE_MARK = "\x00unsubscribe\x00"
+MAX_NAME = 40
+
+
+# ------------------------------------------------------------------------------------- suppression, seeds
+
+def normal_email(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.String).str.strip_chars().str.to_lowercase()
+
+
+def read_suppression(paths: list[str | Path]) -> tuple[set[str], set[str], list[dict]]:
+    """Emails and customer ids to suppress, from CSV files of either (a column `email` / `customer_id`, or a
+    single column whose values say which). Returns (emails, ids, one summary per file without personal data)."""
+    emails, ids, files = set(), set(), []
+    for path in paths:
+        df = read_table(path, "suppression list", text_columns=("customer_id", "id"))
+        names = {c.strip().lower(): c for c in df.columns}
+        email_col = names.get("email") or names.get("email_address") or names.get("address")
+        id_col = names.get("customer_id") or names.get("id")
+        if not email_col and not id_col and df.width == 1:  # one column without a known header: values only
+            only = df.columns[0]
+            df = pl.concat([pl.DataFrame({only: [only]}), df.select(pl.col(only).cast(pl.String))])
+            looks = df[only].drop_nulls().str.contains("@").mean() or 0
+            email_col, id_col = (only, None) if looks >= 0.5 else (None, only)
+        if not email_col and not id_col:
+            raise InputError(f"{path}: a suppression list needs an `email` or a `customer_id` column; columns are: "
+                             f"{', '.join(df.columns)}")
+        found_e = set(df.select(normal_email(pl.col(email_col))).to_series().drop_nulls()) if email_col else set()
+        found_i = set(df[id_col].cast(pl.String).str.strip_chars().drop_nulls()) if id_col else set()
+        found_e.discard("")
+        found_i.discard("")
+        emails |= found_e
+        ids |= found_i
+        files.append({"file": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+                      "emails": len(found_e), "customer_ids": len(found_i)})
+    return emails, ids, files
+
+
+def suppress(customers: pl.DataFrame, emails: set[str], ids: set[str]) -> tuple[pl.DataFrame, int]:
+    """Customers on a suppression list leave the frame before anything else sees them (segmentation, every
+    model, assignment, sends, analysis). Returns the rest and how many were removed."""
+    if not emails and not ids:
+        return customers, 0
+    hit = pl.col("customer_id").cast(pl.String).is_in(list(ids))
+    if "email" in customers.columns and emails:
+        hit = hit | normal_email(pl.col("email")).is_in(list(emails)).fill_null(False)
+    kept = customers.filter(~hit)
+    return kept, customers.height - kept.height
+
+
+def read_seed_list(path: str | Path) -> pl.DataFrame:
+    """Internal addresses that receive every message (never analysed): `email` and optional `first_name`."""
+    df = read_table(path, "seed list")
+    names = {c.strip().lower(): c for c in df.columns}
+    column = names.get("email") or (df.columns[0] if df.width == 1 else None)
+    if column is None:
+        raise InputError(f"{path}: a seed list needs an `email` column; columns are: {', '.join(df.columns)}")
+    out = df.select(pl.col(column).cast(pl.String).str.strip_chars().alias("email"),
+                    (pl.col(names["first_name"]).cast(pl.String) if "first_name" in names
+                     else pl.lit(None, pl.String)).alias("first_name")).filter(pl.col("email").is_not_null())
+    bad = [e for e in out["email"].to_list() if not EMAIL.fullmatch(e)]
+    if bad:
+        raise InputError(f"{path}: {len(bad)} seed address(es) are not email addresses (first: row with "
+                         f"{bad[0][:1]}***); a seed list holds internal addresses only")
+    if out.is_empty():
+        raise InputError(f"{path}: the seed list holds no address")
+    return out.unique("email", keep="first", maintain_order=True)
+
+
+# ----------------------------------------------------------------------------------------- the control message
+
+def control_variant(message: ControlMessage, brand: Brand) -> Variant | None:
+    """The business-as-usual email as a message to screen (None when control receives no email). It cites no
+    document, so every fact in it must hold for the whole approved library (the rules check it that way)."""
+    if not message.email:
+        return None
+    return Variant(variant_id=CONTROL_ID, segment="all", slot=0, strategy="control", subject=message.subject.strip(),
+                   preheader=message.preheader.strip(), body=message.body.strip() + footer(brand), citations=[],
+                   generator="brand (business as usual)")
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+
+def unsubscribe_urls(customer_ids: pl.Expr, run_id: str, base: str) -> pl.Expr:
+    """Each recipient's own link: the brand's URL with an opaque token (the first 24 hex digits of
+    SHA-256(run id, customer id)), which the brand's unsubscribe endpoint maps back through sends.csv."""
+    joiner = "&" if "?" in base else "?"
+    token = customer_ids.map_batches(
+        lambda s: pl.Series([hashlib.sha256(f"{run_id}:{c}".encode()).hexdigest()[:24] for c in s.to_list()],
+                            dtype=pl.String), return_dtype=pl.String)
+    return pl.concat_str([pl.lit(f"{base}{joiner}r="), token])
+
+
+def clean_field(expr: pl.Expr, fallback: str) -> pl.Expr:
+    """A merge value as text: control characters (a header injection in a subject) and braces removed, spaces
+    collapsed, at most MAX_NAME characters; empty becomes the fallback."""
+    text = (expr.cast(pl.String).str.replace_all(r"[\x00-\x1f\x7f{}]", " ").str.replace_all(r"\s+", " ")
+            .str.strip_chars().str.slice(0, MAX_NAME))
+    return pl.when(text.is_null() | (text == "")).then(pl.lit(fallback)).otherwise(text)
+
+
+def template_expr(template: str, fields: dict[str, pl.Expr], url: pl.Expr | None = None) -> pl.Expr:
+    """`template` with each {field} replaced by its column and the unsubscribe mark by `url`, vectorised."""
+    parts: list[pl.Expr] = []
+    pieces = re.split(f"({re.escape(UNSUBSCRIBE_MARK)}|\\{{\\w+\\}})", template)
+    for piece in pieces:
+        if not piece:
+            continue
+        if piece == UNSUBSCRIBE_MARK:
+            parts.append(url)
+        elif (m := MERGE_FIELD.fullmatch(piece)) and m.group(1) in fields:
+            parts.append(fields[m.group(1)])
+        elif MERGE_FIELD.fullmatch(piece):
+            raise InputError(f"merge field {piece} has no value and no fallback (send.merge_fallbacks)")
+        else:
+            parts.append(pl.lit(piece))
+    return pl.concat_str(parts) if parts else pl.lit("")
+
+
+def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Brand, fallbacks: dict[str, str],
+                 run_id: str, mailto: str | None = None, seeds: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per recipient. `assigned` holds customer_id, email, segment, arm, variant_id (the control
+    message's id for control; rows without a message, such as control when it gets no email or the holdout,
+    are not recipients) and the merge fields' columns. Seeds receive every message once (seed = 1)."""
+    for vid, v in messages.items():
+        for text in (v.subject, v.preheader, v.body):
+            missing = {m.group(1) for m in MERGE_FIELD.finditer(text)} - set(fallbacks)
+            if missing:
+                raise InputError(f"message {vid} uses merge field(s) {sorted(missing)} without a fallback "
+                                 "(send.merge_fallbacks)")
+        if brand.postal_address not in v.body or brand.unsubscribe_url not in v.body:
+            raise SafetyGateError(f"message {vid} lacks the postal address or the unsubscribe link; nothing was "
+                                  "exported")
+    recipients = assigned.filter(pl.col("variant_id").is_not_null() & ~pl.col("arm").is_in([HOLDOUT]))
+    recipients = recipients.with_columns(pl.lit(0, pl.Int8).alias("seed"))
+    if seeds is not None and not seeds.is_empty():
+        seed_rows = [{"customer_id": f"seed-{i + 1:03d}", "email": e, "first_name": n, "segment": v.segment,
+                      "arm": CONTROL if vid == CONTROL_ID else f"treatment_{v.slot}", "variant_id": vid, "seed": 1}
+                     for vid, v in messages.items() for i, (e, n) in enumerate(seeds.select("email", "first_name").rows())]
+        extra = pl.DataFrame(seed_rows, schema={"customer_id": pl.String, "email": pl.String, "first_name": pl.String,
+                                                "segment": pl.String, "arm": pl.String, "variant_id": pl.String,
+                                                "seed": pl.Int8})
+        recipients = pl.concat([recipients, extra], how="diagonal_relaxed")
+    fields = {f: clean_field(pl.col(f) if f in recipients.columns else pl.lit(None, pl.String), fb)
+              for f, fb in fallbacks.items()}
+    url = unsubscribe_urls(pl.col("customer_id").cast(pl.String), run_id, brand.unsubscribe_url)
+    frames = []
+    for vid, v in messages.items():
+        rows = recipients.filter(pl.col("variant_id") == vid)
+        if rows.is_empty():
+            continue
+        body = v.body.replace(brand.unsubscribe_url, UNSUBSCRIBE_MARK)
+        frames.append(rows.with_columns(url.alias("unsubscribe_url")).with_columns(
+            template_expr(v.subject, fields).alias("subject"),
+            template_expr(v.preheader, fields).alias("preheader"),
+            template_expr(body, fields, pl.col("unsubscribe_url")).alias("body"),
+            pl.lit(v.generator).alias("generator"),
+            pl.lit(0 if v.variant_id == CONTROL_ID else 1, pl.Int8).alias("ai_generated")))
+    if not frames:
+        return pl.DataFrame(schema={c: pl.String for c in SENDS_COLUMNS})
+    out = pl.concat(frames, how="vertical_relaxed")
+    header = pl.concat_str([pl.lit("<"), pl.col("unsubscribe_url"), pl.lit(">")])
+    if mailto:
+        header = pl.concat_str([header, pl.lit(f", <mailto:{mailto}?subject=unsubscribe>")])
+    out = out.with_columns(header.alias("list_unsubscribe"), pl.lit(ONE_CLICK).alias("list_unsubscribe_post"))
+    left = out.filter(pl.any_horizontal(pl.col(c).str.contains(MERGE_FIELD.pattern) for c in ("subject", "preheader",
+                                                                                               "body")))
+    if left.height:  # a fallback or a value that itself reads as a placeholder: never send it raw
+        raise SafetyGateError(f"{left.height} rendered messages still hold a merge placeholder; nothing was exported")
+    return out.select(SENDS_COLUMNS).sort("seed", "arm", "segment", "customer_id")
