@@ -91,7 +91,7 @@ def _label(proc) -> str:
         cmd = " ".join(proc.cmdline())
     except Exception:  # noqa: BLE001 - gone meanwhile
         return "?"
-    for key, name in (("uvicorn", "prefect-server"), ("flows.cli", "cpo (flow, Dask scheduler and nannies)"),
+    for key, name in (("uvicorn", "prefect-server"), ("flows.cli", "cpo (flow; with dask also the scheduler and nannies)"),
                       ("spawn_main", "dask-worker"), ("resource_tracker", "multiprocessing resource tracker")):
         if key in cmd:
             return name
@@ -126,7 +126,9 @@ def run_flow(n: int, runner: str = "local", rows: int | None = None, folder: Pat
             for p in [parent, *parent.children(recursive=True)]:
                 kb = _hwm_kb(p.pid)  # the process's own high-water mark, so no peak falls between samples
                 if kb:
-                    seen = peaks.setdefault(p.pid, {"label": _label(p), "mb": 0.0})
+                    seen = peaks.setdefault(p.pid, {"label": "", "mb": 0.0})
+                    if not seen["label"].strip():  # a process just started may not show its command line yet
+                        seen["label"] = _label(p)
                     seen["mb"] = max(seen["mb"], kb / 1024)
         except psutil.Error:
             pass
