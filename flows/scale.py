@@ -9,6 +9,7 @@ All computing is in tasks/partitions.py; this module only wires.
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,10 +21,29 @@ from prefect.cache_policies import NO_CACHE
 from config import Scale, load_scale
 from tasks import partitions as P
 
-validate_part = task(name="validate-customers-part", cache_policy=NO_CACHE)(P.validate_part)
-segment_part = task(name="segment-part", cache_policy=NO_CACHE)(P.segment_part)
-assign_part = task(name="assign-part", cache_policy=NO_CACHE)(P.assign_part)
-simulate_part = task(name="simulate-part", cache_policy=NO_CACHE)(P.simulate_part)
+def _on_worker(fn):
+    """A partition task: on a Dask worker, input and safety-gate errors are logged as the one masked message the
+    CLI shows (no traceback), as in the flow process."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            from distributed import get_worker
+
+            get_worker()
+        except (ImportError, ValueError):
+            pass
+        else:
+            from flows.cli import quiet_user_errors
+
+            quiet_user_errors()
+        return fn(*args, **kwargs)
+    return run
+
+
+validate_part = task(name="validate-customers-part", cache_policy=NO_CACHE)(_on_worker(P.validate_part))
+segment_part = task(name="segment-part", cache_policy=NO_CACHE)(_on_worker(P.segment_part))
+assign_part = task(name="assign-part", cache_policy=NO_CACHE)(_on_worker(P.assign_part))
+simulate_part = task(name="simulate-part", cache_policy=NO_CACHE)(_on_worker(P.simulate_part))
 
 
 @task(name="segment-fit", cache_policy=NO_CACHE)
@@ -84,8 +104,9 @@ class Partitioned:
         P.check_unique_ids(df, source)
         paths = P.write_parts(df, self._tmp / "ingest", self.rows)
         self.count = len(paths)
-        self.map(validate_part, [{"path": p, "source": str(source), "index": i, "docs_dir": self._docs(docs_dir, i)}
-                                 for i, p in enumerate(paths)])
+        self.map(validate_part, [{"path": p, "source": str(source), "index": i, "docs_dir": self._docs(docs_dir, i),
+                                  "offset": o, "partitions": len(paths)}
+                                 for i, (p, (o, _)) in enumerate(zip(paths, P.bounds(df.height, self.rows)))])
         self.parts["ingest"] = paths
 
     def settle(self, run_path: Path) -> None:

@@ -56,15 +56,21 @@ def check_unique_ids(df: pl.DataFrame, source: str | Path) -> None:
                          f"(e.g. rows {', '.join(map(str, dup))})")
 
 
-def validate_part(path: str, source: str, index: int, docs_dir: str | None = None) -> int:
-    """The customer checkpoint (Great Expectations) on one partition; its failure names the partition's rows
-    by their row numbers in the file."""
+def validate_part(path: str, source: str, index: int, docs_dir: str | None = None, offset: int = 0,
+                  partitions: int = 1) -> int:
+    """The customer checkpoint (Great Expectations) on one partition (its first row is row offset + 1 of the
+    file); a failure names the example rows by their row numbers in the file."""
     from tasks.checkpoints import run_checkpoint
 
     df = pl.read_parquet(path)
     result = run_checkpoint("customers", df, Path(docs_dir) if docs_dir else None)
     if not result.success:
-        where = f" (partition {index})" if index else ""
+        for failure in result.failures:
+            for example in failure.examples:
+                if isinstance(example.get("row"), int):
+                    example["row"] += offset
+        where = (f" (rows {offset + 1}-{offset + df.height}, partition {index + 1} of {partitions}; the counts are "
+                 f"this partition's)") if partitions > 1 else ""
         raise InputError(f"{source}: customer data failed validation{where}\n{result.summary()}")
     return df.height
 

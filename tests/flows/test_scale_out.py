@@ -68,3 +68,18 @@ def test_bad_scale_settings_exit_2_before_any_work(tmp_path, monkeypatch, capsys
         assert name in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "never").exists()
         monkeypatch.delenv(name)
+
+
+def test_a_bad_row_in_a_later_partition_is_named_by_its_row_in_the_file(tmp_path, monkeypatch, capsys):
+    from flows.cli import main
+
+    sample = pl.read_csv(ROOT / "data" / "sample" / "customers.csv")
+    bad = sample.with_columns(pl.when(pl.int_range(pl.len()) == 400).then(-5).otherwise(pl.col("recency_days"))
+                              .alias("recency_days"))
+    bad.write_csv(tmp_path / "customers.csv")
+    monkeypatch.setenv("CPO_PARTITION_ROWS", "100")
+    assert main(["run", "--customers", str(tmp_path / "customers.csv"), "--out", str(tmp_path / "run"),
+                 "--approve-as", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "rows 401-500, partition 5 of 5" in err and "e.g. row 401:" in err and "recency_days" in err
+    assert not (tmp_path / "run").exists()
