@@ -197,7 +197,8 @@ class Send(_Strict):
 
 
 class Rollout(_Strict):
-    holdout: float = Field(0.1, gt=0, lt=1, description="share of the rollout kept out to keep measuring")
+    holdout: float = Field(0.1, gt=0, le=0.5, description="share of the rollout kept on control's message, to "
+                                                            "keep measuring")
 
 
 class Campaign(_Strict):

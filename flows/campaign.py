@@ -146,7 +146,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                   seed: int | None = None, variants_per_segment: int | None = None,
                   all_opted_in: str | None = None, approve_as: str | None = None, send: str | None = None,
                   suppress: list[str] | None = None, seed_list: str | None = None, rollout_of: str | None = None,
-                  holdout: float | None = None) -> dict:
+                  holdout: float | None = None, events: str | None = None, events_format: str = "generic") -> dict:
     parameters = {"customers": customers, "transactions": transactions, "content": content, "config": config,
                   "columns": columns, "seed": seed, "variants_per_segment": variants_per_segment,
                   "all_opted_in": all_opted_in, "send": send, "suppress": suppress, "seed_list": seed_list,
@@ -181,26 +181,44 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                             Context(brand, policy, by_id, today, subject_max))
         export = campaign.send.mode == "export"
         source = load_source(rollout_of) if rollout_of else None  # a rollout: the winners of an analysed run
-        off_emails, off_ids, suppression_files = read_suppression(suppress or [])
-        seeds = read_seed_list(seed_list) if seed_list else None
+        # Once the sends are out, the run finishes on what it persisted: a customer file or a suppression list
+        # that has moved on since (they do, daily) cannot change who was sent what.
+        sent = run.path.is_dir() and run.is_done("export")
+        if events and sent and run.is_done("outcomes") and \
+                sha256_of(events) != run.read_json("stages/outcomes/counts.json", {}).get("events_sha256"):
+            raise InputError(f"{run.path}: outcomes were already read from another events file; one run reads one "
+                             "file (start a new run for another send)")
         with run.stage("ingest"):
-            df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
-                                        campaign.consent.all_opted_in_basis)
-            df, suppressed = suppress_customers(df, off_emails, off_ids)  # before any model sees them
-            if export and "email" not in df.columns:
-                raise InputError(f"{customers}: --send export needs an email address column (email, or map one with "
-                                 f"--column email=COLUMN); columns are: {', '.join(df.columns)}")
-            scale.validate(df, customers, checked_docs)
-            check_eligible(df, customers, exp.min_eligible_customers)
-            personal = pii_columns(df)
+            if sent:
+                saved = run.reuse("ingest")
+                df, consent, personal = saved["customers"], saved["consent"], saved["personal"]
+                suppression_files, suppressed = saved["suppression"]["files"], saved["suppression"]["customers_removed"]
+                seeds = None
+            else:
+                off_emails, off_ids, suppression_files = read_suppression(suppress or [])
+                if source:  # who unsubscribed, complained or bounced in the source run is never sent again
+                    off_ids |= source["opted_out_ids"]
+                seeds = read_seed_list(seed_list) if seed_list else None
+                df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
+                                            campaign.consent.all_opted_in_basis)
+                df, suppressed = suppress_customers(df, off_emails, off_ids)  # before any model sees them
+                if export and "email" not in df.columns:
+                    raise InputError(f"{customers}: --send export needs an email address column (email, or map one "
+                                     f"with --column email=COLUMN); columns are: {', '.join(df.columns)}")
+                scale.validate(df, customers, checked_docs)
+                check_eligible(df, customers, exp.min_eligible_customers)
+                personal = pii_columns(df)
         config_path = config or str(PROJECT_DIR / "config" / "campaign.yaml")
         inputs = run_inputs(parameters, {"customers": customers, "transactions": transactions, "content": content,
                                          "config": config_path, "seed_list": seed_list,
                                          "rollout_winners": source and str(Path(rollout_of) / "winners.csv"),
                                          **{f"suppress_{i}": f for i, f in enumerate(suppress or [], 1)}},
                             campaign, policy, brand, backends, STRATEGIES)
-        send_facts = {"mode": campaign.send.mode, "suppressed": suppressed if suppress else None,
-                      "suppression_files": len(suppression_files), "seeds": seeds.height if seeds is not None else 0}
+        if sent:  # the input files as they were when the run started (see `sent` above)
+            inputs["inputs"] = (run.read_json("run_inputs.json") or {}).get("inputs", inputs["inputs"])
+        send_facts = {"mode": campaign.send.mode, "suppressed": suppressed if suppress or source else None,
+                      "suppression_files": len(suppression_files),
+                      "seeds": seeds.height if seeds is not None else 0}
         previous = begin(run, inputs)  # a refusal here (live run, other inputs) leaves the folder as it was
         try:
             if previous and previous.get("status") == "crashed":
@@ -214,8 +232,9 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             if not docs.exists():
                 shutil.move(str(checked_docs), docs)
             scale.settle(run.path)
-            run.finish("ingest", customers=df, consent=consent, personal=personal,
-                       suppression={"files": suppression_files, "customers_removed": suppressed})
+            if not sent:
+                run.finish("ingest", customers=df, consent=consent, personal=personal,
+                           suppression={"files": suppression_files, "customers_removed": suppressed})
             with run.stage("segment"):
                 if saved := run.reuse("segment"):
                     df, profiles = saved["customers"], [SegmentProfile(**p) for p in saved["profiles"]]
@@ -241,6 +260,9 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                     if source:  # the winners, screened again under today's policy in this run's own log
                         control = screen_control(screener, audit, source["control"])
                         chosen, send_facts["rollout_plan"] = winner_variants(source, [p.name for p in profiles])
+                        audit.record_event("rollout", "record", "cpo rollout",
+                                           sha256_of(Path(source["path"]) / "winners.csv"),
+                                           f"the winners of {source['run_id']} ({source['path']})")
                         variants = stages.screen(screener, chosen, audit)
                         if blocked := [v.variant_id for v in variants if v.status != "passed"]:
                             raise SafetyGateError(f"today's policy blocks the winner(s) {', '.join(blocked)} of "
@@ -305,7 +327,10 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                         seal(run.path)
                         run.finish("export", ["sends.csv"], population=population)
                 if not run.is_done("outcomes"):
-                    return awaiting_outcomes(run, sealed)
+                    if not events:
+                        return awaiting_outcomes(run, sealed)
+                    with run.stage("outcomes"):
+                        stages.read_outcomes(run, audit, events, events_format, bool(control))
                 read_back = run.reuse("outcomes")
                 outcomes, truth, outcome_counts = read_back["outcomes"], None, read_back["counts"]
                 with run.stage("engage"):  # the outcomes read back, as the contract's outcomes.csv
@@ -360,7 +385,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                              "policy_version": policy.policy_version, "seconds": run.seconds, "design": power_rows,
                              "declarations": sealed["declarations"], "consent": consent, "personal": personal,
                              "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in df.columns},
-                             "approval": approval, "send": send_facts, "guardrails": guards,
+                             "approval": approval, "send": sealed.get("send") or send_facts, "guardrails": guards,
                              "outcome_counts": outcome_counts,
                              "winners": wins}
                     title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
@@ -375,7 +400,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             if export:
                 manifest["simulation"] = {"note": "nothing simulated: outcomes were read back from the email "
                                                   "service's events (cpo outcomes)"}
-            manifest.update(simulated=not export, send=send_facts, outcomes_read_back=outcome_counts, guardrails_flagged=int(guards["flagged"].sum()),
+            manifest.update(simulated=not export, send=sealed.get("send") or send_facts, outcomes_read_back=outcome_counts, guardrails_flagged=int(guards["flagged"].sum()),
                             consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
                             approval=approval, stages_reused=run.reused, **scale.record(),
                             cuped_skipped={m: c for m, c in exp.covariates.items() if c not in df.columns})
@@ -386,7 +411,10 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             run.current = "report"
             run.status("complete")
         except Exception as e:  # Prefect's pause/abort signals are BaseExceptions and pass untouched
-            run.fail(e, public_message(e))
+            if isinstance(e, InputError) and events and run.is_done("export") and not run.is_done("outcomes"):
+                run.status("awaiting_outcomes", events_refused=public_message(e))  # a wrong file changes nothing
+            else:
+                run.fail(e, public_message(e))
             raise
         return {"status": "complete", "run_dir": str(run.path), "results": results, "srm": srm, "variants": variants,
                 "manifest": manifest}
@@ -477,44 +505,3 @@ def variant_record(v) -> dict:
             "attempt": v.attempt, "preheader": v.preheader, "generator": v.generator,
             "claims": [c.model_dump() for c in v.claims]}
 
-
-def record_outcomes(run_dir: str, events_path: str, fmt: str) -> dict:
-    """`cpo outcomes`: read the email service's events back into one row per recipient, check them (Great
-    Expectations), record an `outcomes` event and persist them as the run's `outcomes` stage. Returns the run's
-    parameters, so the caller resumes the flow (analysis, explanation and report then run on real outcomes)."""
-    from tasks.experiment.events import outcomes_from_events, read_events_info, validate_events
-
-    run = RunDir(run_dir)
-    if not run.path.is_dir():
-        raise InputError(f"{run_dir}: no run folder here")
-    run.acquire()
-    try:
-        status = run.read_json("run_status.json") or {}
-        inputs = run.read_json("run_inputs.json")
-        if inputs is None or not run.is_done("export"):
-            raise InputError(f"{run_dir}: no exported sends here (status: {status.get('status', 'no run')}); outcomes "
-                             "are read back into a run made with --send export and approved")
-        if run.is_done("outcomes"):
-            raise InputError(f"{run_dir}: outcomes were already recorded ({run.marker('outcomes')}); a second events "
-                             "file would change a finished analysis: start a new run")
-        population = run.reuse("export")["population"]
-        events, info = read_events_info(events_path, fmt)
-        validate_events(events, events_path, run.path / "data_docs")
-        per_recipient, counts = outcomes_from_events(events, population, info, run.path.name)
-        design = run.read_json("design.json") or {}
-        control_emailed = bool((design.get("send") or {}).get("control_message"))
-        analysed = per_recipient.filter(pl.col("delivered") == 1) if control_emailed else per_recipient
-        counts = {**counts, "format": fmt, "recipients": per_recipient.height, "analysed": analysed.height,
-                  "population": "delivered recipients" if control_emailed else
-                                "every assigned customer (control received no email, so there is no delivery to "
-                                "condition on: intention to treat)"}
-        sha = sha256_of(events_path)
-        policy = inputs["policy_version"]
-        AuditLog(run.file("audit_log.csv"), run.path.name, policy).record_event(
-            "outcomes", "record", f"cpo outcomes ({fmt})", sha,
-            f"{Path(events_path).name}: {counts['analysed']} recipients analysed of {counts['recipients']}")
-        run.finish("outcomes", outcomes=analysed, counts={**counts, "events_sha256": sha})
-        seal(run.path)
-        return inputs
-    finally:
-        run.release()

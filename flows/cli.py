@@ -60,6 +60,11 @@ def cmd_rollout(args) -> int:
     from flows.campaign import campaign_flow
     from tasks.experiment.rollout import load_source
 
+    from tasks.errors import InputError
+
+    if args.holdout is not None and not 0 < args.holdout <= 0.5:
+        raise InputError(f"--holdout {args.holdout}: the share kept on control's message must be above 0 and at "
+                         "most 0.5 (0.1 keeps a tenth measuring)")
     source = load_source(args.run_dir)
     given = source["inputs"]["parameters"]
     from prefect import tags
@@ -68,7 +73,8 @@ def cmd_rollout(args) -> int:
         result = campaign_flow(customers=args.customers, content=given.get("content"), config=given.get("config"),
                                columns={**(given.get("columns") or {}), **parse_pairs(args.column)},
                                seed=given.get("seed"), all_opted_in=given.get("all_opted_in"),
-                               out=args.out, approve_as=args.approve_as, suppress=args.suppress,
+                               out=args.out, approve_as=args.approve_as,
+                               suppress=[*source["suppress"], *(args.suppress or [])],  # the source's lists too
                                seed_list=args.seed_list, rollout_of=str(Path(args.run_dir)), holdout=args.holdout)
     print_outcome(result)
     return 0
@@ -76,13 +82,25 @@ def cmd_rollout(args) -> int:
 
 def cmd_outcomes(args) -> int:
     """Read the email service's events back into the run, then finish it: analysis, explanation, report."""
-    from flows.campaign import campaign_flow, record_outcomes
+    from pathlib import Path
 
-    inputs = record_outcomes(args.run_dir, args.events, args.format)
+    from flows.campaign import campaign_flow
+    from tasks.errors import InputError
+    from tasks.rundir import RunDir
+
+    run = RunDir(args.run_dir)
+    inputs = run.read_json("run_inputs.json") if run.path.is_dir() else None
+    status = (run.read_json("run_status.json") or {}).get("status") if run.path.is_dir() else None
+    if not Path(args.events).is_file():
+        raise InputError(f"{args.events}: events file not found")
+    if inputs is None or not (run.path / "sends.csv").is_file():
+        raise InputError(f"{args.run_dir}: no exported sends here (status: {status or 'no run'}); outcomes are read "
+                         "back into a run made with --send export and approved")
     from prefect import tags
 
     with tags("cpo", "campaign"), stage_progress():
-        result = campaign_flow(**inputs["parameters"], out=args.run_dir)
+        result = campaign_flow(**inputs["parameters"], out=args.run_dir, events=args.events,
+                               events_format=args.format)
     print_outcome(result)
     return 0
 
@@ -235,7 +253,8 @@ def print_summary(result: dict) -> None:
     variants = result["variants"]
     passed = sum(v.status == "passed" for v in variants)
     print(f"Variants: {passed}/{len(variants)} passed screening ({passed / max(1, len(variants)):.1%})")
-    print_lifts(result, "SIMULATED engagement")
+    print_lifts(result, "SIMULATED engagement" if result.get("manifest", {}).get("simulated", True)
+                else "MEASURED outcomes")
     design = result["manifest"]["design"]
     blind = [d for d in design["arms"] if d["detectable"] is False]
     if blind:

@@ -163,7 +163,7 @@ def export_sends(run, audit: AuditLog, frame: pl.DataFrame, messages: dict[str, 
         .alias("variant_id"))
     sends = render_sends(assigned, messages, brand, send.merge_fallbacks, run.path.name, send.list_unsubscribe_mailto,
                          seeds)
-    run.write_csv("sends.csv", sends)
+    run.write_csv("sends.csv", sends, exact=True)  # the exact text to send: render_sends keeps formulas out
     if sends.height >= send.parquet_from_rows:
         sends.write_parquet(run.file("sends.parquet"))
     n_seed = int(sends["seed"].cast(pl.Int64).sum()) if sends.height else 0
@@ -172,8 +172,8 @@ def export_sends(run, audit: AuditLog, frame: pl.DataFrame, messages: dict[str, 
     get_run_logger().info("exported %d sends (%d to seed addresses)", sends.height - n_seed, n_seed)
     population = assigned.select("customer_id", "email", "segment", "arm", "variant_id",
                                  pl.lit(0, pl.Int8).alias("seed"))
-    seeds_sent = sends.filter(pl.col("seed") == 1).select("customer_id", "email", "segment", "arm", "variant_id",
-                                                           pl.col("seed").cast(pl.Int8))
+    seeds_sent = (sends.filter(pl.col("seed") == 1).unique("email", keep="first", maintain_order=True)  # one per address
+                  .select("customer_id", "email", "segment", "arm", "variant_id", pl.col("seed").cast(pl.Int8)))
     return pl.concat([population, seeds_sent], how="vertical_relaxed")
 
 
@@ -186,3 +186,41 @@ def guardrails(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: 
         get_run_logger().warning("guardrail: %s raises %s (%.4f vs %.4f, one-sided p %.3g)", r["arm"], r["metric"],
                                  r["rate_treatment"], r["rate_control"], r["p_value_one_sided"])
     return table
+
+
+@task(name="read-outcomes", cache_policy=NO_CACHE)
+def read_outcomes(run, audit: AuditLog, events_path: str, fmt: str, control_emailed: bool) -> None:
+    """The email service's events as one row per recipient, checked (Great Expectations), recorded as an
+    `outcomes` audit event with the file's SHA-256, and persisted as the run's `outcomes` stage. Nothing is
+    recorded unless the file holds usable events; the same file again (after a crash) is not recorded twice."""
+    from tasks.experiment.events import outcomes_from_events, read_events_info, validate_events
+    from tasks.rundir import sha256_of
+    from tasks.safety.audit import read_rows
+
+    sha = sha256_of(events_path)
+    earlier = [r for r in read_rows(audit.path) if r["event"] == "outcomes"] if audit.path.exists() else []
+    if earlier and earlier[-1]["content_sha256"] != sha:
+        raise InputError(f"{run.path}: the audit log already records outcomes read from another events file "
+                         f"(SHA-256 {earlier[-1]['content_sha256'][:12]}…); give that file again to finish the run")
+    events, info = read_events_info(events_path, fmt)
+    validate_events(events, events_path, run.path / "data_docs")
+    per_recipient, counts = outcomes_from_events(events, run.reuse("export")["population"], info, run.path.name)
+    if counts["events_used"] == 0:
+        dropped = {k: counts.get(k, 0) for k in ("other_run_events", "unknown_recipient_events", "seed_events",
+                                                  "ignored_events") if counts.get(k)}
+        raise InputError(f"{events_path}: no event in this file concerns a recipient of {run.path.name} "
+                         f"({counts['events_read']} read; dropped: {dropped or 'none'}); is it the right file and "
+                         f"--format? Nothing was recorded")
+    analysed = per_recipient.filter(pl.col("delivered") == 1) if control_emailed else per_recipient
+    counts = {**counts, "format": fmt, "recipients": per_recipient.height, "analysed": analysed.height,
+              "events_sha256": sha,
+              "population": "delivered recipients" if control_emailed else
+                            "every assigned customer (control received no email, so there is no delivery to "
+                            "condition on: intention to treat)"}
+    if not earlier:
+        audit.record_event("outcomes", "record", f"cpo outcomes ({fmt})", sha,
+                           f"{Path(events_path).name}: {counts['analysed']} recipients analysed of "
+                           f"{counts['recipients']}")
+    run.finish("outcomes", outcomes=analysed, recipients=per_recipient, counts=counts)
+    get_run_logger().info("outcomes read: %d events used of %d; %d recipients analysed", counts["events_used"],
+                          counts["events_read"], analysed.height)

@@ -39,7 +39,7 @@ def read_table(path: str | Path, what: str = "file", text_columns: tuple[str, ..
 def read_table_info(path: str | Path, what: str = "file",
                     text_columns: tuple[str, ...] = ()) -> tuple[pl.DataFrame, dict]:
     """The table and how it was read ({"format", "encoding", "delimiter"}) for the manifest. `text_columns`
-    (ids) are read as text from a CSV, so `000123` keeps its zeros."""
+    (ids; "*" for every column) are read as text from a CSV, so `000123` keeps its zeros."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give a CSV, TSV, Parquet or Excel {what}")
@@ -64,7 +64,7 @@ def read_table_info(path: str | Path, what: str = "file",
     try:
         df = pl.read_csv(io.StringIO(text), separator=delimiter, infer_schema_length=None, try_parse_dates=False,
                          truncate_ragged_lines=False,
-                         schema_overrides={c: pl.String for c in text_columns if c in header})
+                         schema_overrides={c: pl.String for c in header if c in text_columns or "*" in text_columns})
     except pl.exceptions.PolarsError as e:
         raise InputError(f"{path}: cannot be read as a table ({_first_line(e)}); check that every row has "
                          f"the header's {text.splitlines()[0].count(delimiter) + 1} fields") from None
@@ -167,15 +167,17 @@ def safe_cell(value: str) -> str:
     return "'" + value if _FORMULA.search(value) and not _PLAIN_NUMBER.search(value) else value
 
 
-def write_csv(df: pl.DataFrame, path: str | Path) -> Path:
-    """The product's CSV writer: formula cells neutralised, nested values as JSON, written whole."""
+def write_csv(df: pl.DataFrame, path: str | Path, exact: bool = False) -> Path:
+    """The product's CSV writer: formula cells neutralised, nested values as JSON, written whole. `exact`:
+    cells as they are (sends.csv: the text an email service sends must not gain a quote; its producer
+    guarantees no customer value starts a cell with a formula character)."""
     target = Path(path)
     nested = [n for n, t in df.schema.items() if isinstance(t, (pl.List, pl.Array, pl.Struct))]
     if nested:
         df = df.with_columns(pl.col(n).map_elements(_json, return_dtype=pl.String) for n in nested)
     tmp = target.with_name(f".{target.name}.tmp")
     df = df.rename({c: safe_cell(c) for c in df.columns if safe_cell(c) != c})  # header cells too
-    neutralise(df).write_csv(tmp)
+    (df if exact else neutralise(df)).write_csv(tmp)
     os.replace(tmp, target)
     return target
 

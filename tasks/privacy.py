@@ -144,3 +144,19 @@ def safe_row(row: dict, pii: dict[str, str], show: set[str] = frozenset()) -> di
             continue
         out[k] = mask(v, pii.get(k)) if k in pii else (mask_text(v) if isinstance(v, str) else v)
     return out
+
+
+INVISIBLE = r"[\u00AD\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]"
+
+
+def email_key(expr: pl.Expr) -> pl.Expr:
+    """An address as a key: NFKC (fullwidth letters folded), invisible characters removed, trimmed,
+    lower-cased. Suppression lists and ESP events are matched on it."""
+    return (expr.cast(pl.String).str.normalize("NFKC").str.replace_all(INVISIBLE, "").str.strip_chars()
+            .str.to_lowercase())
+
+
+def id_key(expr: pl.Expr) -> pl.Expr:
+    """A customer id as a suppression key: the same folding, case-insensitive (ingest refuses ids that differ
+    only by case or by such characters, so folding can only suppress more, never another customer)."""
+    return email_key(expr)

@@ -606,6 +606,13 @@ def outcomes_from_events(events: pl.DataFrame, sends: pl.DataFrame, read_info: d
     counts["unknown_recipients"] = unknown.select("key_kind", "_key").unique().height
     counts["seed_events"] = matched.filter(pl.col("_seed")).height
     used = matched.filter(~pl.col("_seed"))
+    # The same event keyed once by customer_id and once by email is one event of one recipient.
+    once = pl.concat([used.filter(pl.col("event_id").is_not_null()).unique(["_row", "event_id"], keep="first",
+                                                                         maintain_order=True),
+                      used.filter(pl.col("event_id").is_null()).unique(["_row", "event", "timestamp", "value"],
+                                                                       keep="first", maintain_order=True)])
+    counts["duplicates"] += used.height - once.height
+    used = once
     counts["events_used"] = used.height
 
     is_ = lambda name: (pl.col("event") == name)  # noqa: E731
@@ -634,7 +641,8 @@ def outcomes_from_events(events: pl.DataFrame, sends: pl.DataFrame, read_info: d
         flag("_converted").cast(pl.Int8).alias("converted"),
         pl.col("_revenue").fill_null(0.0).alias("revenue"),
         flag("_unsubscribed").cast(pl.Int8).alias("unsubscribed"),
-        flag("_complained").cast(pl.Int8).alias("complained"))
+        flag("_complained").cast(pl.Int8).alias("complained"),
+        flag("_bounced").cast(pl.Int8).alias("bounced"))
     counts["recipients"] = out.height
     counts["seed_rows"] = table.filter(pl.col("_seed")).height
     counts["bounced_recipients"] = recipients.filter(flag("_bounced")).height

@@ -6,9 +6,7 @@ experiment's alpha and without a multiplicity correction: a guardrail should rat
 let a harmful one through, and rare events (complaints are often under 0.1%) need an exact test.
 
 The winner of a segment is the treatment arm with the largest significant lift on the sealed primary metric
-(Holm/BH-adjusted, as results.csv says) that no guardrail flags in that segment; otherwise control. (A
-segment's treatment_k is that segment's own message: the `all` rows pool different messages, so they are
-reported but veto nothing.)
+(Holm/BH-adjusted, as results.csv says) that no guardrail stops (see `flags`); otherwise control.
 """
 from __future__ import annotations
 
@@ -56,12 +54,17 @@ def guardrail_table(df: pl.DataFrame, guardrails: list[str], control: str, alpha
 
 
 def flags(guardrails: pl.DataFrame, segment: str, arm: str) -> list[str]:
-    """The guardrails that stop `arm` in `segment`. Each segment's treatment_k is that segment's own message, so
-    its own rows decide; the `all` row pools different messages and vetoes nothing (it is reported)."""
+    """The guardrails that stop `arm` in `segment`: flagged in the segment, or flagged over all customers while
+    the segment's own rate is above control's too. (A segment's treatment_k is that segment's own message; the
+    pooled test has the power a small segment lacks, and a segment whose own data points the other way is not
+    vetoed by the others'.)"""
     if guardrails.is_empty():
         return []
-    hit = guardrails.filter(pl.col("flagged") & (pl.col("arm") == arm) & (pl.col("segment") == segment))
-    return sorted(set(hit["metric"].to_list()))
+    own = guardrails.filter((pl.col("arm") == arm) & (pl.col("segment") == segment))
+    pooled = {r["metric"] for r in guardrails.filter((pl.col("arm") == arm) & (pl.col("segment") == ALL)
+                                                     & pl.col("flagged")).iter_rows(named=True)}
+    return sorted({r["metric"] for r in own.iter_rows(named=True)
+                   if r["flagged"] or (r["metric"] in pooled and r["abs_lift"] > 0)})
 
 
 def winners(results: pl.DataFrame, guardrails: pl.DataFrame, primary: str, control: str,
@@ -79,8 +82,9 @@ def winners(results: pl.DataFrame, guardrails: pl.DataFrame, primary: str, contr
         clean = [(r, s) for r, s in candidates if not s]
         if clean:
             best = max(clean, key=lambda x: x[0]["abs_lift"])[0]
-            why = (f"{best['arm']} raised {primary} by {best['rel_lift']:+.1%} (adjusted p "
-                   f"{best['p_value_adjusted']:.3g}) and no guardrail flagged it")
+            lift = (f"by {best['rel_lift']:+.1%}" if math.isfinite(best["rel_lift"])
+                    else f"from {best['rate_control']:.2%} to {best['rate_treatment']:.2%}")
+            why = f"{best['arm']} raised {primary} {lift} (adjusted p {best['p_value_adjusted']:.3g}) and no guardrail flagged it"
             out.append({"segment": seg, "arm": best["arm"], "rel_lift": best["rel_lift"],
                         "rel_lift_ci_low": best["rel_lift_ci_low"], "rel_lift_ci_high": best["rel_lift_ci_high"],
                         "reason": why})

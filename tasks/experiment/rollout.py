@@ -16,26 +16,30 @@ import polars as pl
 
 from tasks.errors import InputError
 from tasks.experiment.assign import CONTROL
+from tasks.privacy import id_key
 from tasks.records import Variant
 
 
 def load_source(run_dir: str | Path) -> dict:
-    """The analysed run to roll out: its id, inputs, winners and messages. Refused (exit 2) unless it is
-    complete and its outcomes were measured."""
+    """The analysed run to roll out: its id, inputs, winners, messages, and the customers who must not be
+    emailed again (unsubscribed, complained or bounced in it). Refused (exit 2) unless its evidence verifies
+    (`cpo audit verify`, with CPO_AUDIT_KEY), it is complete and its outcomes were read back from real events."""
+    from tasks.safety.audit import read_rows
+    from tasks.safety.verify import verify
+
     run = Path(run_dir)
     status = _json(run / "run_status.json") or {}
-    manifest = _json(run / "manifest.json") or {}
-    if status.get("status") != "complete" or manifest.get("status") != "complete":
+    if status.get("status") != "complete":
         raise InputError(f"{run}: not a completed run (status: {status.get('status', 'none')}); roll out a run whose "
                          "outcomes were read back and analysed (cpo outcomes)")
-    if manifest.get("simulated", True):
-        raise InputError(f"{run}: its outcomes were SIMULATED; a rollout needs a winner measured on real outcomes "
-                         "(run with --send export, then cpo outcomes)")
-    if not (run / "winners.csv").is_file():
-        raise InputError(f"{run}: winners.csv is missing; the run was analysed before winners were chosen")
+    checked = verify(run)
+    if not checked.ok:
+        raise InputError(f"{run}: its evidence does not verify, so its winners cannot be trusted: "
+                         + "; ".join(checked.problems[:3]))
+    if not any(r["event"] == "outcomes" for r in read_rows(run / "audit_log.csv")):
+        raise InputError(f"{run}: its outcomes were SIMULATED (its audit log records no outcomes read back); a "
+                         "rollout needs a winner measured on real outcomes (run with --send export, then cpo outcomes)")
     inputs = _json(run / "run_inputs.json")
-    if not inputs:
-        raise InputError(f"{run}: run_inputs.json is missing or unreadable")
     variants = {}
     for line in (run / "variants.jsonl").read_text("utf-8").splitlines():
         if line.strip():
@@ -43,10 +47,14 @@ def load_source(run_dir: str | Path) -> dict:
             if record.get("status") == "passed":
                 variants[record["variant_id"]] = Variant(**record)
     control = _json(run / "control_message.json")
+    recipients = pl.read_parquet(run / "stages" / "outcomes" / "recipients.parquet")
+    harmed = recipients.filter((pl.col("unsubscribed") == 1) | (pl.col("complained") == 1) | (pl.col("bounced") == 1))
     return {"run_id": run.name, "path": str(run.resolve()), "inputs": inputs,
             "winners": pl.read_csv(run / "winners.csv", infer_schema_length=None).to_dicts(),
             "variants": variants, "control": Variant(**control) if control else None,
-            "primary_metric": (_json(run / "design.json") or {}).get("primary_metric")}
+            "primary_metric": (_json(run / "design.json") or {}).get("primary_metric"),
+            "opted_out_ids": set(harmed.select(id_key(pl.col("customer_id"))).to_series().to_list()),
+            "suppress": list((inputs["parameters"].get("suppress") or []))}
 
 
 def winner_variants(source: dict, segments: list[str]) -> tuple[list[Variant], list[dict]]:

@@ -18,7 +18,7 @@ from tasks.errors import InputError, SafetyGateError
 from tasks.experiment.assign import CONTROL, HOLDOUT
 from tasks.files import read_table
 from tasks.generation import MERGE_FIELD, footer
-from tasks.privacy import EMAIL
+from tasks.privacy import EMAIL, INVISIBLE, email_key, id_key
 from tasks.records import Variant
 
 CONTROL_ID = "control.bau"
@@ -31,29 +31,29 @@ MAX_NAME = 40
 
 # ------------------------------------------------------------------------------------- suppression, seeds
 
-def normal_email(expr: pl.Expr) -> pl.Expr:
-    return expr.cast(pl.String).str.strip_chars().str.to_lowercase()
-
-
 def read_suppression(paths: list[str | Path]) -> tuple[set[str], set[str], list[dict]]:
-    """Emails and customer ids to suppress, from CSV files of either (a column `email` / `customer_id`, or a
-    single column whose values say which). Returns (emails, ids, one summary per file without personal data)."""
+    """Emails and customer ids to suppress, as keys (tasks.privacy.email_key / id_key), from CSV files of
+    either: a column `email` / `customer_id`, or one column without a known header, whose every value (the
+    header too) is an address when it holds an @ and an id otherwise. Everything is read as text (ids keep
+    their zeros). Returns (emails, ids, one summary per file, without personal data)."""
     emails, ids, files = set(), set(), []
     for path in paths:
-        df = read_table(path, "suppression list", text_columns=("customer_id", "id"))
-        names = {c.strip().lower(): c for c in df.columns}
+        df = read_table(path, "suppression list", text_columns=("*",))
+        names = {c.strip().lower().replace(" ", "_"): c for c in df.columns}
         email_col = names.get("email") or names.get("email_address") or names.get("address")
         id_col = names.get("customer_id") or names.get("id")
-        if not email_col and not id_col and df.width == 1:  # one column without a known header: values only
+        if not email_col and not id_col and df.width == 1:
             only = df.columns[0]
-            df = pl.concat([pl.DataFrame({only: [only]}), df.select(pl.col(only).cast(pl.String))])
-            looks = df[only].drop_nulls().str.contains("@").mean() or 0
-            email_col, id_col = (only, None) if looks >= 0.5 else (None, only)
-        if not email_col and not id_col:
+            values = pl.concat([pl.DataFrame({"v": [only]}), df.select(pl.col(only).cast(pl.String).alias("v"))])
+            values = values.filter(pl.col("v").is_not_null())
+            found_e = set(values.filter(pl.col("v").str.contains("@")).select(email_key(pl.col("v"))).to_series())
+            found_i = set(values.filter(~pl.col("v").str.contains("@")).select(id_key(pl.col("v"))).to_series())
+        elif email_col or id_col:
+            found_e = set(df.select(email_key(pl.col(email_col))).to_series().drop_nulls()) if email_col else set()
+            found_i = set(df.select(id_key(pl.col(id_col))).to_series().drop_nulls()) if id_col else set()
+        else:
             raise InputError(f"{path}: a suppression list needs an `email` or a `customer_id` column; columns are: "
                              f"{', '.join(df.columns)}")
-        found_e = set(df.select(normal_email(pl.col(email_col))).to_series().drop_nulls()) if email_col else set()
-        found_i = set(df[id_col].cast(pl.String).str.strip_chars().drop_nulls()) if id_col else set()
         found_e.discard("")
         found_i.discard("")
         emails |= found_e
@@ -68,9 +68,9 @@ def suppress(customers: pl.DataFrame, emails: set[str], ids: set[str]) -> tuple[
     model, assignment, sends, analysis). Returns the rest and how many were removed."""
     if not emails and not ids:
         return customers, 0
-    hit = pl.col("customer_id").cast(pl.String).is_in(list(ids))
+    hit = id_key(pl.col("customer_id")).is_in(list(ids)).fill_null(False)
     if "email" in customers.columns and emails:
-        hit = hit | normal_email(pl.col("email")).is_in(list(emails)).fill_null(False)
+        hit = hit | email_key(pl.col("email")).is_in(list(emails)).fill_null(False)
     kept = customers.filter(~hit)
     return kept, customers.height - kept.height
 
@@ -119,10 +119,12 @@ def unsubscribe_urls(customer_ids: pl.Expr, run_id: str, base: str) -> pl.Expr:
 
 
 def clean_field(expr: pl.Expr, fallback: str) -> pl.Expr:
-    """A merge value as text: control characters (a header injection in a subject) and braces removed, spaces
-    collapsed, at most MAX_NAME characters; empty becomes the fallback."""
-    text = (expr.cast(pl.String).str.replace_all(r"[\x00-\x1f\x7f{}]", " ").str.replace_all(r"\s+", " ")
-            .str.strip_chars().str.slice(0, MAX_NAME))
+    """A merge value as text: control characters (a header injection in a subject), braces, angle brackets (no
+    markup in an HTML body) and bidirectional/invisible characters removed, spaces collapsed, no leading
+    formula character (= + - @) or quote, at most MAX_NAME characters; empty becomes the fallback."""
+    text = (expr.cast(pl.String).str.replace_all(INVISIBLE, "").str.replace_all(r"[\x00-\x1f\x7f{}<>]", " ")
+            .str.replace_all(r"\s+", " ").str.strip_chars().str.strip_chars_start("=+-@'\"").str.strip_chars()
+            .str.slice(0, MAX_NAME))
     return pl.when(text.is_null() | (text == "")).then(pl.lit(fallback)).otherwise(text)
 
 
@@ -164,6 +166,10 @@ def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Br
         seed_rows = [{"customer_id": f"seed-{i + 1:03d}", "email": e, "first_name": n, "segment": v.segment,
                       "arm": CONTROL if vid == CONTROL_ID else f"treatment_{v.slot}", "variant_id": vid, "seed": 1}
                      for vid, v in messages.items() for i, (e, n) in enumerate(seeds.select("email", "first_name").rows())]
+        taken = set(recipients["customer_id"].cast(pl.String).to_list()) & {r["customer_id"] for r in seed_rows}
+        if taken:
+            raise InputError(f"customer ids {sorted(taken)[:3]} are the seed list's own ids (seed-NNN); rename those "
+                             "customers or leave out --seed-list")
         extra = pl.DataFrame(seed_rows, schema={"customer_id": pl.String, "email": pl.String, "first_name": pl.String,
                                                 "segment": pl.String, "arm": pl.String, "variant_id": pl.String,
                                                 "seed": pl.Int8})

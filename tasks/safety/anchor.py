@@ -3,10 +3,12 @@
 A hash chain shows that rows were not changed *unless the whole chain was rewritten*: anyone who can edit
 the folder can recompute every hash. `seal(run_dir)` therefore writes `audit_anchor.json`:
 
-    {"run_id", "rows", "head", "signed_at", "hmac", "key_id", "prefect_artifact"}
+    {"run_id", "rows", "head", "files", "signed_at", "hmac", "key_id", "prefect_artifact"}
 
 - `hmac`: HMAC-SHA256, keyed with the environment variable CPO_AUDIT_KEY (its UTF-8 bytes, as given), over
-  the canonical JSON `{"head": ..., "rows": ..., "run_id": ...}` (sorted keys, no spaces). Without the key
+  the canonical JSON `{"files": ..., "head": ..., "rows": ..., "run_id": ...}` (sorted keys, no spaces);
+  `files` maps each evidence file present at the seal (ANCHORED_FILES: design, variants, assignments, sends,
+  outcomes, results, winners, report, manifest ...) to its SHA-256. Without the key
   nobody can produce it for another head. `null` when the key is unset: then the file anchor is only a
   record, and an editor could forge it. The key is never written anywhere; `key_id` (the first 8 hex digits
   of SHA-256 of the key) only tells which key signed.
@@ -53,9 +55,23 @@ def key_id(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
 
 
-def sign(key: str, run_id: str, rows: int, head: str) -> str:
-    """HMAC-SHA256 over the canonical JSON of run id, row count and chain head."""
-    message = json.dumps({"head": head, "rows": rows, "run_id": run_id}, sort_keys=True, separators=(",", ":"))
+# The run's evidence besides the log: their SHA-256 at each seal are signed with the chain, so an edit to a result
+# after the run (a lift, an outcome, a winner) is told from the original as surely as an edited log row.
+ANCHORED_FILES = ("design.json", "variants.jsonl", "control_message.json", "assignments.csv", "sends.csv",
+                  "outcomes.csv", "results.csv", "guardrails.csv", "winners.csv", "attribution.csv", "report.md",
+                  "manifest.json")
+
+
+def file_hashes(run_dir: Path) -> dict[str, str]:
+    return {name: hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
+            for name in ANCHORED_FILES if (run_dir / name).is_file()}
+
+
+def sign(key: str, run_id: str, rows: int, head: str, files: dict[str, str] | None = None) -> str:
+    """HMAC-SHA256 over the canonical JSON of run id, row count, chain head and (when anchored) the files'
+    SHA-256."""
+    body = {"head": head, "rows": rows, "run_id": run_id, **({"files": files} if files is not None else {})}
+    message = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hmac.new(key.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -89,9 +105,10 @@ def seal(run_dir: str | Path) -> dict:
     run_id, rows, head, chain_id = chain_state(run_dir)
     key = audit_key()
     previous = _previous(run_dir)
-    anchor = {"run_id": run_id, "rows": rows, "head": head,
+    files = file_hashes(run_dir)
+    anchor = {"run_id": run_id, "rows": rows, "head": head, "files": files,
               "signed_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-              "hmac": sign(key, run_id, rows, head) if key else None,
+              "hmac": sign(key, run_id, rows, head, files) if key else None,
               "key_id": key_id(key) if key else None,
               "prefect_artifact": _publish(run_id, rows, head, chain_id) or previous.get("prefect_artifact")}
     _write_atomic(run_dir / ANCHOR_FILE, json.dumps(anchor, indent=2) + "\n")

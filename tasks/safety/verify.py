@@ -246,15 +246,19 @@ def check_anchors(run: Path, rows: list[dict], result: Verification, allow_unkey
         elif anchor.get("key_id") not in (None, key_id(key)):
             problems.append(f"{ANCHOR_FILE} was signed with key {anchor.get('key_id')}, but CPO_AUDIT_KEY is key "
                             f"{key_id(key)}: use the key the run was sealed with")
-        elif not hmac.compare_digest(str(signature), sign(key, str(anchor["run_id"]), sealed, str(anchor["head"]))):
-            problems.append(f"{ANCHOR_FILE}: the HMAC does not match its run_id, rows and head: the anchor was "
+        elif not hmac.compare_digest(str(signature), sign(key, str(anchor["run_id"]), sealed, str(anchor["head"]),
+                                                          anchor.get("files"))):
+            problems.append(f"{ANCHOR_FILE}: the HMAC does not match its run_id, rows, head and files: the anchor was "
                             "edited after it was signed")
         elif len(problems) == before:
-            result.checked.insert(0, f"file anchor: HMAC-SHA256 with CPO_AUDIT_KEY (key {key_id(key)}) verified "
-                                     f"over {sealed} rows, head {str(anchor['head'])[:12]}…")
+            files = anchored_file_problems(run, anchor.get("files"), problems)
+            if len(problems) == before:
+                result.checked.insert(0, f"file anchor: HMAC-SHA256 with CPO_AUDIT_KEY (key {key_id(key)}) verified "
+                                         f"over {sealed} rows, head {str(anchor['head'])[:12]}…, and {files} files")
         return
     what = (f"signed with key {anchor.get('key_id')}, not checked (CPO_AUDIT_KEY is not set)" if signature
             else "unkeyed (sealed without CPO_AUDIT_KEY)")
+    anchored_file_problems(run, anchor.get("files"), problems)  # unsigned, it still catches a careless edit
     if len(problems) > before:
         return
     if prefect_covers:
@@ -266,6 +270,20 @@ def check_anchors(run: Path, rows: list[dict], result: Verification, allow_unkey
     else:
         problems.append(f"{ANCHOR_FILE} is {what}: an editor of the folder could forge it; set CPO_AUDIT_KEY to "
                         "the key the run was sealed with (or pass --allow-unkeyed to accept a forgeable anchor)")
+
+
+def anchored_file_problems(run: Path, files, problems: list[str]) -> int:
+    """Each file the signed anchor names must still hash as it did when the run was sealed."""
+    if not isinstance(files, dict):
+        return 0
+    for name, digest in sorted(files.items()):
+        path = run / str(name)
+        if not path.is_file():
+            problems.append(f"{name} was sealed with the run but is missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{name} has changed since the run was sealed (sealed {str(digest)[:12]}…, now "
+                            f"{sha256_file(path)[:12]}…)")
+    return len(files)
 
 
 def _anchor_mismatch(where: str, rows: list[dict], sealed: int, sealed_head: str) -> str:

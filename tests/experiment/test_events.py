@@ -176,7 +176,10 @@ def test_order_duplicates_and_email_case_do_not_change_outcomes(stream, rnd):
     rnd.shuffle(rows)
     again, counts = outcomes_from_events(frame(rows), PROPERTY_SENDS)
     assert again.equals(reference)
-    assert counts["duplicates"] == len(rows) - len(set(as_rows(stream)))  # case and order do not make an event new
+    # case and order do not make an event new; nor does one event keyed once by id and once by address
+    known = {r for r, (who, *_) in zip(as_rows(stream), stream) if who < 12}
+    logical = {(who, e, m, v if e == "conversion" else None) for who, e, m, v, _ in stream if who < 12}
+    assert counts["duplicates"] == len(rows) - len(set(as_rows(stream))) + len(known) - len(logical)
     for key in ("machine_opens", "seed_events", "unknown_recipient_events", "events_used", "bounced_recipients"):
         assert counts[key] == ref_counts[key], key
 
@@ -193,7 +196,8 @@ def test_outcomes_follow_the_rules(stream):
         assert row["opened"] == ("click" in kinds or any(r[2] == "open" and not r[5] for r in mine))
         assert row["delivered"] == (0 if "bounce" in kinds else 1 if kinds - {"conversion"} or
                                     not any(r[2] == "delivered" for r in rows) else 0)
-        assert row["revenue"] == pytest.approx(sum((r[4] or 0.0) for r in mine if r[2] == "conversion"))
+        conversions = {(r[3], r[4]) for r in mine if r[2] == "conversion"}  # one event, whichever key it came by
+        assert row["revenue"] == pytest.approx(sum(v or 0.0 for _, v in conversions))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -165,39 +165,43 @@ def test_outcomes_are_read_once_and_only_into_an_exported_run(tmp_path, capsys):
 
 
 def test_rollout_sends_each_segments_planted_winner_with_the_holdout(tmp_path):
-    """Each segment gets its own planted winner; in one segment a stronger arm also raises unsubscribes: the
-    guardrail stops it and the runner-up wins. The rollout keeps the configured holdout on control's message."""
-    run, path, _ = exported(tmp_path, copies=24)
+    """Each segment gets its own planted winner; in one segment a louder arm also drives people away: the
+    guardrail stops it and the planted arm wins. The rollout keeps the configured holdout on control's message
+    and never emails again anyone who was suppressed, unsubscribed, complained or bounced in the source run."""
+    run, path, suppressed = exported(tmp_path, copies=24)
     sends = sends_of(run)
     segments = sorted(set(sends.filter(pl.col("seed") == 0)["segment"]))
     planted, expected = {}, {}
     for i, seg in enumerate(segments):
         arms = sorted(set(sends.filter((pl.col("segment") == seg) & (pl.col("seed") == 0))["arm"]) - {"control"})
-        win = arms[i % len(arms)]
+        win = [a for a in arms if a != "treatment_2"][i % 2 if len(arms) > 2 else 0]
         expected[seg] = win
         for a in ["control", *arms]:
             planted[(seg, a)] = {**BASE, "click": 0.16} if a == win else BASE
-        if i == 0 and len(arms) > 1:  # a louder arm that drives people away
-            loud = arms[(i + 1) % len(arms)]
-            planted[(seg, loud)] = {**BASE, "click": 0.24, "unsubscribe": 0.06}
+        if i == 0:  # a louder arm that drives people away
+            planted[(seg, "treatment_2")] = {**BASE, "click": 0.24, "unsubscribe": 0.06}
     planted.update({a: BASE for a in set(sends["arm"])})  # seeds' rows
     ef = write_esp_events(sends, "sendgrid", tmp_path / "events.json", planted, seed=5, run_id=run.name)
     assert main(["outcomes", str(run), "--events", str(ef.path), "--format", "sendgrid"]) == 0
     winners = {r["segment"]: r["arm"] for r in pl.read_csv(run / "winners.csv").iter_rows(named=True)}
     assert winners == expected
     guards = pl.read_csv(run / "guardrails.csv")
-    assert guards.filter(pl.col("flagged") & (pl.col("metric") == "unsubscribed") & (pl.col("segment") == segments[0])).height == 1
+    assert guards.filter(pl.col("flagged") & (pl.col("metric") == "unsubscribed") & (pl.col("segment") == segments[0])
+                         & (pl.col("arm") == "treatment_2")).height == 1
 
     rollout = tmp_path / "rollout"
     assert main(["rollout", str(run), "--customers", str(path), "--holdout", "0.2", "--out", str(rollout)]) == 0
     assert status(rollout)["status"] == "awaiting_approval"  # the same gate: nothing exported before approval
     assert not (rollout / "sends.csv").exists()
-    design = (rollout / "design.md").read_text()
-    assert run.name in design and "Rollout" in design
+    assert run.name in (rollout / "design.md").read_text()
     assert main(["approve", str(rollout), "--by", "manager"]) == 0
     assert status(rollout)["status"] == "awaiting_outcomes"
     assert main(["audit", "verify", str(rollout)]) == 0
+    assert [r["event"] for r in events_rows(rollout)] == ["rollout", "approval", "export"]
     out = sends_of(rollout).filter(pl.col("seed") == 0)
+    harmed = set(ef.truth.filter((pl.col("unsubscribed") == 1) | (pl.col("complained") == 1)
+                                 | (pl.col("delivered") == 0))["customer_id"])
+    assert harmed and not set(out["customer_id"]) & (harmed | suppressed)
     source_variants = {(v["segment"], v["slot"]): v["variant_id"] for v in map(json.loads, (run / "variants.jsonl").open())
                        if v["status"] == "passed"}
     for seg, win in expected.items():
@@ -208,3 +212,37 @@ def test_rollout_sends_each_segments_planted_winner_with_the_holdout(tmp_path):
     share = out.filter(pl.col("arm") == "control").height / out.height
     assert abs(share - 0.2) < 3 * (0.2 * 0.8 / out.height) ** 0.5, share
     assert str(run.resolve()) in json.loads((rollout / "design.json").read_text())["send"]["rollout"]["source_path"]
+    assert main(["rollout", str(run), "--customers", str(path), "--holdout", "0.9", "--out", str(tmp_path / "r9")]) == 2
+    assert not (tmp_path / "r9").exists()
+
+
+def test_outcomes_survive_a_bad_file_a_crash_and_a_changed_customer_file(tmp_path, capsys):
+    """Nothing is recorded from a file without this run's events; the customer file moving on after the export
+    does not block the run; the same file again finishes it; another file is refused."""
+    run, path, _ = exported(tmp_path, copies=2)
+    sends = sends_of(run)
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    other = write_esp_events(sends, "sendgrid", tmp_path / "other.json", {a: BASE for a in set(sends["arm"])},
+                             seed=1, run_id="another-run")
+    for bad in (empty, other.path):
+        assert main(["outcomes", str(run), "--events", str(bad), "--format", "sendgrid"]) == 2
+        assert "Nothing was recorded" in capsys.readouterr().err
+        assert status(run)["status"] == "awaiting_outcomes" and [r["event"] for r in events_rows(run)] == [
+            "approval", "export"]
+    with path.open("a") as f:  # the CRM export of the next day
+        f.write(path.read_text().splitlines()[1].replace("C00001", "C99999") + "\n")
+    good = write_esp_events(sends, "generic", tmp_path / "good.csv", {a: BASE for a in set(sends["arm"])}, seed=4,
+                            run_id=run.name)
+    assert main(["outcomes", str(run), "--events", str(good.path)]) == 0
+    assert status(run)["status"] == "complete"
+    assert main(["outcomes", str(run), "--events", str(good.path)]) == 0  # the same file: nothing new
+    assert [r["event"] for r in events_rows(run)] == ["approval", "export", "outcomes"]
+    assert main(["outcomes", str(run), "--events", str(other.path), "--format", "sendgrid"]) == 2
+    assert main(["audit", "verify", str(run)]) == 0
+    for name in ("outcomes.csv", "results.csv", "winners.csv"):
+        shutil.copy(run / name, tmp_path / name)
+        with (run / name).open("a") as f:
+            f.write("\n")
+        assert main(["audit", "verify", str(run)]) == 1
+        shutil.copy(tmp_path / name, run / name)

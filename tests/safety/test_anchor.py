@@ -33,7 +33,8 @@ def test_seal_with_the_key_signs_head_and_length(run, monkeypatch):
     anchor = seal(path)
     assert anchor == json.loads((path / ANCHOR_FILE).read_text())
     assert (anchor["rows"], anchor["head"], anchor["run_id"]) == (1, log.head, "Spring Sale 2026")
-    assert anchor["hmac"] == sign("s3cret-key", "Spring Sale 2026", 1, log.head)
+    assert anchor["hmac"] == sign("s3cret-key", "Spring Sale 2026", 1, log.head, anchor["files"])
+    assert anchor["hmac"] != sign("s3cret-key", "Spring Sale 2026", 1, log.head, {**anchor["files"], "x.csv": "0"})
     assert anchor["key_id"] == hashlib.sha256(b"s3cret-key").hexdigest()[:8] == key_id("s3cret-key")
     assert "s3cret-key" not in (path / ANCHOR_FILE).read_text()
     assert anchor["prefect_artifact"] is None  # not inside a Prefect flow run

@@ -275,8 +275,19 @@ def test_rows_added_after_the_last_seal_are_named(run):
 def test_the_anchor_file_never_holds_the_key(run):
     text = (run / ANCHOR_FILE).read_text()
     anchor = json.loads(text)
-    assert KEY not in text and anchor["hmac"] == sign(KEY, "run-1", 4, anchor["head"])
-    assert set(anchor) == {"run_id", "rows", "head", "signed_at", "hmac", "key_id", "prefect_artifact"}
+    assert KEY not in text and anchor["hmac"] == sign(KEY, "run-1", 4, anchor["head"], anchor["files"])
+    assert set(anchor) == {"run_id", "rows", "head", "files", "signed_at", "hmac", "key_id", "prefect_artifact"}
+
+
+@pytest.mark.parametrize("name", ["assignments.csv", "design.json", "variants.jsonl"])
+def test_an_evidence_file_edited_after_the_seal_is_named(run, name):
+    """Not only the log: a result or an assignment rewritten after the run fails the signed anchor."""
+    assert name in json.loads((run / ANCHOR_FILE).read_text())["files"]
+    with (run / name).open("a") as f:
+        f.write("\n")
+    assert any(f"{name} has changed since the run was sealed" in p for p in verify_run(run))
+    (run / name).unlink()
+    assert any(f"{name} was sealed with the run but is missing" in p for p in verify_run(run))
 
 
 # ------------------------------------------------------------------------------------ gate events
