@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks.checkpoints import run_checkpoint
-from tasks.errors import CpoError, SafetyGateError
+from tasks.errors import CpoError, InputError, SafetyGateError
 from tasks.experiment.analysis import lift_table, srm_checks
 from tasks.explain import Explanation
 from tasks.explain import explain as explain_effects
