@@ -1,10 +1,17 @@
 """Scale benchmark: the campaign on N synthetic customers, seconds per stage.
 
     .venv/bin/python benchmarks/scale.py [N ...]          stage functions only (default: 10K 100K 1M)
-    .venv/bin/python benchmarks/scale.py --flow N         a whole `cpo run` on an N-customer CSV
+    .venv/bin/python benchmarks/scale.py --flow [--runner local|dask] [--rows R] [--compare] [--csv] N ...
+                                                          a whole `cpo run` (pre-approved, temporary Prefect
+                                                          server) per N, as a user runs it
 
 The first form runs the pure stage functions (no Prefect server), so the figures are the work itself;
-the second is what a user gets, Prefect, Great Expectations, the run directory and the report included.
+the second is what a user gets: Prefect, Great Expectations, the run directory and the report included.
+It prints the wall time, the seconds per stage (manifest), the peak RSS of every process of the run (the CLI,
+Prefect's server, Dask's scheduler, nannies and workers; from each process's VmHWM, sampled every 0.2 s), the
+ratio of wall times between the largest and the smallest N, and with --compare a second run of each N on the
+other runner with another partition size, checking assignments.csv byte for byte and results.csv to 1e-9.
+The customer file is Parquet unless --csv.
 """
 from __future__ import annotations
 
@@ -71,27 +78,127 @@ def run(n: int) -> dict[str, float]:
     return seconds
 
 
-def run_flow(n: int) -> None:
+def _hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return 0
+
+
+def _label(proc) -> str:
+    try:
+        cmd = " ".join(proc.cmdline())
+    except Exception:  # noqa: BLE001 - gone meanwhile
+        return "?"
+    for key, name in (("uvicorn", "prefect-server"), ("flows.cli", "cpo (flow; with dask also the scheduler and nannies)"),
+                      ("spawn_main", "dask-worker"), ("resource_tracker", "multiprocessing resource tracker")):
+        if key in cmd:
+            return name
+    return cmd[:40]
+
+
+def run_flow(n: int, runner: str = "local", rows: int | None = None, folder: Path | None = None,
+             csv: bool = False) -> dict:
+    """One `cpo run` on n customers; returns wall seconds, stage seconds and peak RSS (MB) per process."""
     import json
     import subprocess
     import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix="cpo-scale-"))
-    customers(n).write_csv(folder / "customers.csv")
-    cpo = Path(sys.executable).with_name("cpo")
+    import psutil
+
+    folder = folder or Path(tempfile.mkdtemp(prefix="cpo-scale-"))
+    data = folder.parent / f"customers-{n}.{'csv' if csv else 'parquet'}"
+    if not data.exists():
+        frame = customers(n)
+        frame.write_csv(data) if csv else frame.write_parquet(data)
+        del frame
+    env = {**os.environ, "CPO_TASK_RUNNER": runner, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    if rows:
+        env["CPO_PARTITION_ROWS"] = str(rows)
     start = time.perf_counter()
-    subprocess.run([str(cpo), "run", "--customers", str(folder / "customers.csv"), "--out", str(folder / "run")],
-                   check=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--customers", str(data), "--out",
+                             str(folder / "run"), "--approve-as", "benchmark"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    parent, peaks = psutil.Process(proc.pid), {}
+    while proc.poll() is None:
+        try:
+            for p in [parent, *parent.children(recursive=True)]:
+                kb = _hwm_kb(p.pid)  # the process's own high-water mark, so no peak falls between samples
+                if kb:
+                    seen = peaks.setdefault(p.pid, {"label": "", "mb": 0.0})
+                    if not seen["label"].strip():  # a process just started may not show its command line yet
+                        seen["label"] = _label(p)
+                    seen["mb"] = max(seen["mb"], kb / 1024)
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
     wall = time.perf_counter() - start
-    seconds = json.loads((folder / "run" / "manifest.json").read_text())["seconds"]
-    print(f"cpo run, n={n:,}: wall {wall:.1f}s (incl. Prefect server start)  " +
-          "  ".join(f"{k}={v}" for k, v in seconds.items()), flush=True)
+    err = proc.stderr.read()
+    if proc.returncode:
+        raise SystemExit(f"cpo run failed (exit {proc.returncode}):\n{err[-3000:]}")
+    manifest = json.loads((folder / "run" / "manifest.json").read_text())
+    return {"n": n, "runner": runner, "partitions": manifest.get("partitions"), "wall": wall,
+            "seconds": manifest["seconds"], "run": folder / "run",
+            "peaks": sorted(((v["label"], pid, round(v["mb"])) for pid, v in peaks.items()), key=lambda x: -x[2])}
+
+
+def same_outputs(a: Path, b: Path) -> str:
+    from polars.testing import assert_frame_equal
+
+    if (a / "assignments.csv").read_bytes() != (b / "assignments.csv").read_bytes():
+        return "DIFFERENT assignments.csv"
+    try:
+        assert_frame_equal(pl.read_csv(a / "results.csv"), pl.read_csv(b / "results.csv"), abs_tol=1e-9, rel_tol=0)
+    except AssertionError as e:
+        return f"DIFFERENT results.csv: {e}"
+    return "same assignments.csv (bytes) and results.csv (1e-9)"
+
+
+def report(r: dict) -> None:
+    print(f"cpo run n={r['n']:,} runner={r['runner']} partitions={r['partitions']}: wall {r['wall']:.1f}s "
+          f"(incl. Prefect server start)", flush=True)
+    print("  stages: " + "  ".join(f"{k}={v}" for k, v in r["seconds"].items()), flush=True)
+    print("  peak RSS: " + ", ".join(f"{label} (pid {pid}) {mb} MB" for label, pid, mb in r["peaks"]), flush=True)
+
+
+def flow_main(argv: list[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="scale.py --flow")
+    parser.add_argument("--runner", default="local", choices=["local", "dask"])
+    parser.add_argument("--rows", type=int, default=None, help="CPO_PARTITION_ROWS (default: the product's)")
+    parser.add_argument("--compare", action="store_true", help="run each N again on the other runner, other rows")
+    parser.add_argument("--csv", action="store_true", help="a CSV customer file instead of Parquet")
+    parser.add_argument("sizes", type=int, nargs="*", default=[1_000_000])
+    args = parser.parse_args(argv)
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="cpo-scale-"))
+    results = []
+    for n in args.sizes:
+        r = run_flow(n, args.runner, args.rows, base / f"{n}-{args.runner}", args.csv)
+        report(r)
+        results.append(r)
+        if args.compare:
+            other = "dask" if args.runner == "local" else "local"
+            rows = max(1, (args.rows or 250_000) // 3)
+            o = run_flow(n, other, rows, base / f"{n}-{other}", args.csv)
+            report(o)
+            print(f"  same-output check ({args.runner} vs {other}, {r['partitions']} vs {o['partitions']} "
+                  f"partitions): {same_outputs(r['run'], o['run'])}", flush=True)
+    if len(results) > 1:
+        small, large = min(results, key=lambda r: r["n"]), max(results, key=lambda r: r["n"])
+        print(f"wall {large['n']:,} / {small['n']:,}: {large['wall'] / small['wall']:.2f} "
+              f"(for {large['n'] / small['n']:.0f}x the customers)", flush=True)
+    import shutil
+
+    shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--flow"]:
-        for n in [int(a) for a in sys.argv[2:]] or [1_000_000]:
-            run_flow(n)
+        flow_main(sys.argv[2:])
         sys.exit(0)
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000, 1_000_000]
     for n in sizes:

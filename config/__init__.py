@@ -397,6 +397,7 @@ KNOWN_ENV = {
     "CPO_OPENAI_TPM", "CPO_OPENAI_TIMEOUT", "CPO_OPENAI_MAX_RETRIES", "CPO_OPENAI_BACKOFF", "CPO_OPENAI_MAX_TOKENS",
     "CPO_OPENAI_TEMPERATURE", "CPO_CACHE_DIR", "CPO_PROJECT_DIR", "CPO_HILLSTROM", "CPO_RUNS_DIR", "CPO_AUDIT_KEY",
     "CPO_MODERATION_MODEL", "CPO_GUARD_BASE_URL", "CPO_GUARD_MODEL", "CPO_GUARD_API_KEY",
+    "CPO_TASK_RUNNER", "CPO_PARTITION_ROWS",
 }  # a setting is added here when the code that reads it lands: a name set for a feature that is not built stops
 
 
@@ -417,3 +418,32 @@ def load_backends(env: dict | None = None) -> Backends:
     except ValidationError as e:
         lines = [f"  CPO_{str(err['loc'][0]).upper()}: {err['msg']}" for err in e.errors()]
         raise InputError("environment: invalid backend setting\n" + "\n".join(lines)) from None
+
+
+class Scale(_Strict):
+    """Where the per-customer stages run and over how many customers per partition (INTERFACE: Scale-out)."""
+
+    task_runner: Literal["local", "dask"] = "local"
+    partition_rows: int = Field(250_000, gt=0)
+    scheduler_address: str | None = None  # DASK_SCHEDULER_ADDRESS: an existing Dask cluster
+
+
+def load_scale(env: dict | None = None) -> Scale:
+    """CPO_TASK_RUNNER (local | dask) and CPO_PARTITION_ROWS (a positive whole number); a bad value stops the
+    run before any work (exit 2) with one message."""
+    import os
+
+    env = os.environ if env is None else env
+    runner = env.get("CPO_TASK_RUNNER", "").strip().lower() or "local"
+    if runner not in ("local", "dask"):
+        raise InputError(f"environment: CPO_TASK_RUNNER={env.get('CPO_TASK_RUNNER')!r} is not a task runner; "
+                         "use local (the default) or dask")
+    text = env.get("CPO_PARTITION_ROWS", "").strip().replace("_", "")
+    rows = 250_000
+    if text:
+        if not text.isdigit() or int(text) <= 0:
+            raise InputError(f"environment: CPO_PARTITION_ROWS={env.get('CPO_PARTITION_ROWS')!r} must be a whole "
+                             "number of customers per partition, 1 or more (default 250000)")
+        rows = int(text)
+    return Scale(task_runner=runner, partition_rows=rows,
+                 scheduler_address=(env.get("DASK_SCHEDULER_ADDRESS") or "").strip() or None)

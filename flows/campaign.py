@@ -19,6 +19,7 @@ from prefect.input import RunInput
 
 from config import CONFIG_DIR, PROJECT_DIR, load_backends, load_campaign, load_settings
 from flows import stages
+from flows.scale import Partitioned
 from tasks.content import check_usable, load_documents
 from tasks.errors import InputError, SafetyGateError, public_message
 from tasks.generation import make_generator
@@ -44,10 +45,12 @@ from tasks.experiment.sends import control_variant, read_seed_list, read_suppres
 from tasks.experiment.sends import suppress as suppress_customers
 from tasks.experiment.design import design_power, expected_baselines
 from tasks.explain.buckets import variant_factors
+from tasks.partitions import explain_sample
 
 SAMPLE_CUSTOMERS = PROJECT_DIR / "data" / "sample" / "customers.csv"
 SAMPLE_CONTENT = PROJECT_DIR / "data" / "sample" / "content"
 STRATEGIES = CONFIG_DIR / "strategies.yaml"
+EXPLAIN_ROWS = 100_000  # the explanation runs on a seeded sample of customers this large (all of a smaller file)
 
 
 def default_run_dir(name: str) -> Path:
@@ -158,6 +161,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         raise InputError("a deployment run needs a place for its run folders: set CPO_RUNS_DIR for the worker or "
                          "serve process (or pass the `out` parameter); runs never go into the code checkout")
     run = RunDir(out or default_run_dir(campaign.name))
+    scale = Partitioned()  # CPO_TASK_RUNNER, CPO_PARTITION_ROWS: where the per-customer stages run
     checked_docs = Path(tempfile.mkdtemp(prefix="cpo-docs-"))  # GX's pages move into the folder once it exists
     try:  # the folder's lock is released however the run ends (a process may run several flows)
         if run.path.is_dir():
@@ -201,7 +205,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 if export and "email" not in df.columns:
                     raise InputError(f"{customers}: --send export needs an email address column (email, or map one "
                                      f"with --column email=COLUMN); columns are: {', '.join(df.columns)}")
-                stages.validate_customers(df, customers, checked_docs)
+                scale.validate(df, customers, checked_docs)
                 check_eligible(df, customers, exp.min_eligible_customers)
                 personal = pii_columns(df)
         config_path = config or str(PROJECT_DIR / "config" / "campaign.yaml")
@@ -227,6 +231,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             docs = run.path / "data_docs"
             if not docs.exists():
                 shutil.move(str(checked_docs), docs)
+            scale.settle(run.path)
             if not sent:
                 run.finish("ingest", customers=df, consent=consent, personal=personal,
                            suppression={"files": suppression_files, "customers_removed": suppressed})
@@ -234,9 +239,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 if saved := run.reuse("segment"):
                     df, profiles = saved["customers"], [SegmentProfile(**p) for p in saved["profiles"]]
                 else:
-                    seg = campaign.segmentation
-                    df, profiles = stages.segment(df, seg.method, seg.k_range, seg.min_segment_share, campaign.seed,
-                                                  seg.features)
+                    df, profiles = scale.segment(run.path, df, campaign.segmentation, campaign.seed)
                     run.finish("segment", customers=df, profiles=profiles)
             with run.stage("retrieve"):
                 if saved := run.reuse("retrieve"):
@@ -288,8 +291,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 if saved := run.reuse("assign"):
                     assignments, weights = saved["assignments"], saved["weights"]
                 else:
-                    assignments, weights = stages.assign_arms(
-                        df, passed, campaign.rollout.holdout if source else exp.control_weight, campaign.seed,
+                    assignments, weights = scale.assign(
+                        run.path, df, passed, campaign.rollout.holdout if source else exp.control_weight, campaign.seed,
                         f"{campaign.name}-rollout" if source else campaign.name, 0.0 if source else exp.holdout_weight,
                         None if source else exp.treatment_weights, docs)
                     run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
@@ -342,10 +345,11 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                         outcomes, truth = saved["outcomes"], saved["truth"]
                     else:
                         strategy_of = {v.variant_id: v.strategy for v in variants}
-                        outcomes, truth = stages.simulate_engagement(frame, strategy_of, campaign.simulation,
-                                                                     campaign.seed)
+                        outcomes, truth = scale.simulate(run.path, frame, df, strategy_of, campaign.simulation,
+                                                         campaign.seed)
                         run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
                         run.finish("engage", ["outcomes.csv"], outcomes=outcomes, truth=truth)
+            frame = None  # a copy of every customer's attributes: not kept through analysis
             attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
             with run.stage("analyze"):
                 if saved := run.reuse("analyze"):
@@ -364,7 +368,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                guardrails=guards, winners=wins)
             with run.stage("explain"):  # the explanation is recomputed unless the report is already done
                 if not run.is_done("report"):
-                    explanation = stages.explain(attributes, metrics, CONTROL, campaign.seed,
+                    explanation = stages.explain(explain_sample(attributes, campaign.seed, EXPLAIN_ROWS), metrics,
+                                                 CONTROL, campaign.seed,
                                                  {c: f"personal data ({k})" for c, k in personal.items()}, alpha,
                                                  correction)
                     factors = variant_factors(results, variants, metrics)
@@ -397,7 +402,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                                   "service's events (cpo outcomes)"}
             manifest.update(simulated=not export, send=sealed.get("send") or send_facts, outcomes_read_back=outcome_counts, guardrails_flagged=int(guards["flagged"].sum()),
                             consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
-                            approval=approval, stages_reused=run.reused,
+                            approval=approval, stages_reused=run.reused, **scale.record(),
                             cuped_skipped={m: c for m, c in exp.covariates.items() if c not in df.columns})
             if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
                 manifest["generation_usage"] = generator.usage_report()
@@ -415,6 +420,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 "manifest": manifest}
     finally:
         run.release()
+        scale.close()
         shutil.rmtree(checked_docs, ignore_errors=True)  # pages of a refused run, or a resumed run's second copy
 
 

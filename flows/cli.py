@@ -33,12 +33,15 @@ def parse_pairs(pairs: list[str] | None, flag: str = "--column",
 
 
 def cmd_run(args) -> int:
-    from config import load_backends
-
-    load_backends()  # a wrong backend setting is an input error before any work (or server start)
+    start_server_early()
     from flows.campaign import campaign_flow
+    from flows.server import adopt, launched
 
     from prefect import tags
+
+    if launched():  # GX is imported while the temporary server boots; otherwise lazily, after the folder's lock
+        warm_imports()
+    adopt()
 
     with tags("cpo", "campaign"), stage_progress():
         result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
@@ -100,6 +103,23 @@ def cmd_outcomes(args) -> int:
                                events_format=args.format)
     print_outcome(result)
     return 0
+
+
+def start_server_early() -> None:
+    """Check the settings read from the environment, then launch Prefect's temporary server (when one will be
+    needed), so it boots on the other core while this process imports Prefect, the flow and GX."""
+    from config import load_backends, load_scale
+    from flows.server import prestart
+
+    load_backends()  # a wrong backend setting is an input error before any work (or server start)
+    load_scale()  # so is a wrong CPO_TASK_RUNNER or CPO_PARTITION_ROWS
+    prestart()
+
+
+def warm_imports() -> None:
+    """Great Expectations validates every run's customers (its import is the slowest, ~3 s): imported while
+    Prefect's temporary server starts, instead of after it."""
+    import great_expectations  # noqa: F401
 
 
 @contextmanager
@@ -172,7 +192,11 @@ def cmd_approve(args, decision: str = "approve") -> int:
         print(f"{args.run_dir}: rejected by {recorded['by']}; nothing was sent.")
         return 0
     print(f"{args.run_dir}: approved by {recorded['by']}; continuing the run.")
+    from flows.server import adopt, prestart
     from prefect import tags
+
+    prestart()
+    adopt()
 
     with tags("cpo", "campaign"), stage_progress():
         result = campaign_flow(**inputs["parameters"], out=args.run_dir)
@@ -536,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.errors import CpoError, public_message
 
     try:
+        if args.command == "run":
+            start_server_early()
         if not args.debug and args.command in ("run", "analyze", "approve"):
             quiet_user_errors()
         return args.func(args)

@@ -16,8 +16,6 @@ from prefect.cache_policies import NO_CACHE
 from tasks.checkpoints import run_checkpoint
 from tasks.errors import CpoError, InputError, SafetyGateError
 from tasks.experiment.analysis import lift_table, srm_checks
-from tasks.experiment.assign import assign, unscreened_sends
-from tasks.experiment.simulate import simulate
 from tasks.explain import Explanation
 from tasks.explain import explain as explain_effects
 from tasks.ingest import load_customers, resolve_consent
@@ -25,7 +23,6 @@ from tasks.records import Document, SegmentProfile, Variant
 from tasks.retrieval import Retriever, retrieve_for_segments
 from tasks.safety import Screener, message_of
 from tasks.safety.audit import AuditLog
-from tasks.segmentation import make_segmenter, profile_segments
 
 def _transient(task, task_run, state) -> bool:
     """Retry only failures that can go away: never bad input, a safety-gate stop, or a backend that already
@@ -47,24 +44,6 @@ def ingest(customers: str, transactions: str | None, columns: dict[str, str],
     get_run_logger().info("ingested %d customers, %d columns; consent: %s", df.height, df.width,
                           consent.get("column") or consent["rule"])
     return df, consent
-
-
-@task(name="validate-customers", cache_policy=NO_CACHE)
-def validate_customers(df: pl.DataFrame, source: str, docs_dir: Path | None = None) -> None:
-    """Great Expectations checkpoint between ingest and segmentation."""
-    result = run_checkpoint("customers", df, docs_dir)
-    if not result.success:
-        raise InputError(f"{source}: customer data failed validation\n{result.summary()}")
-
-
-@task(name="segment", cache_policy=NO_CACHE)
-def segment(df: pl.DataFrame, method: str, k_range, min_share: float, seed: int,
-            features=("recency_days", "frequency", "monetary")):
-    segmenter = make_segmenter(method, k_range, min_share, seed, features).fit(df)
-    out = segmenter.transform(df)
-    profiles = profile_segments(out)
-    get_run_logger().info("segments: %s", {p.name: p.size for p in profiles})
-    return out, profiles
 
 
 @task(name="retrieve", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
@@ -123,25 +102,6 @@ def validate_screening(variants: list[Variant], audit: AuditLog, docs_dir: Path 
     result = run_checkpoint("screening", frame, docs_dir)
     if not result.success:
         raise SafetyGateError(f"screening checkpoint failed; nothing was assigned\n{result.summary()}")
-
-
-@task(name="assign", cache_policy=NO_CACHE)
-def assign_arms(df: pl.DataFrame, passed: dict, control_weight: float, seed: int, salt: str, holdout: float,
-                treatment_weights: dict[str, float] | None = None, docs_dir: Path | None = None):
-    assignments, weights = assign(df, passed, control_weight, seed, salt, holdout, treatment_weights)
-    result = run_checkpoint("assignments", assignments, docs_dir)
-    leaked = unscreened_sends(assignments, passed)
-    if not result.success or leaked:
-        raise SafetyGateError(f"assignment checkpoint failed; nothing was sent\n{result.summary()}"
-                              f"\n{leaked} customers hold a variant that did not pass")
-    sizes = dict(assignments.group_by("arm").len().sort("arm").iter_rows())
-    get_run_logger().info("assigned %d customers: %s", assignments.height, sizes)
-    return assignments, weights
-
-
-@task(name="simulate-engagement", cache_policy=NO_CACHE)
-def simulate_engagement(frame: pl.DataFrame, strategy_of: dict[str, str], sim, seed: int):
-    return simulate(frame, strategy_of, sim, seed)
 
 
 @task(name="analyze", cache_policy=NO_CACHE)

@@ -72,21 +72,58 @@ def merge_small(names: np.ndarray, points: np.ndarray, min_share: float, min_seg
         names[names == small] = target
 
 
+def score_cuts(values: np.ndarray, descending: bool) -> np.ndarray:
+    """The 4 values where the quintile score of `rfm_scores` steps up, learned once on the whole file.
+    score = 1 + (number of cuts reached) gives each customer of that file exactly its rank-based score (the
+    score never decreases along the value), and scores a customer of any other frame (a partition) alike."""
+    rank = pl.col("v").rank("average", descending=descending)
+    scores = pl.DataFrame({"v": values}).select(((rank - 1) / pl.len() * 5).floor().cast(pl.Int8).clip(0, 4) + 1)
+    order = -values if descending else values
+    scores = scores["v"].to_numpy()
+    return np.array([order[scores >= s].min() if (scores >= s).any() else np.inf for s in range(2, 6)])
+
+
+def apply_cuts(values: np.ndarray, cuts: np.ndarray, descending: bool) -> np.ndarray:
+    order = -values if descending else values
+    return (1 + np.searchsorted(cuts, order, side="right")).astype(np.int8)
+
+
 class RFMSegmenter:
     def __init__(self, min_share: float = 0.05):
         self.min_share = min_share
 
     def fit(self, df: pl.DataFrame) -> "RFMSegmenter":
         scores = rfm_scores(df)
-        names = merge_small(name_by_rules(scores), scores.astype(float), self.min_share)
+        x = df.select(pl.col(c).cast(pl.Float64) for c in ("recency_days", "frequency", "monetary")).to_numpy()
+        self.cuts_ = [score_cuts(x[:, 0], True), score_cuts(x[:, 1], False), score_cuts(x[:, 2], False)]
+        raw = name_by_rules(scores)
+        names = merge_small(raw, scores.astype(float), self.min_share)
+        self.merged_ = dict(zip(raw.tolist(), names.tolist()))  # whole segments are merged, never part of one
+        self.terciles_ = None
         if len(np.unique(names)) < 3:  # degenerate data (e.g. everyone alike): fall back to value terciles
             names = value_terciles(scores)
+            total = scores.sum(axis=1)
+            self.terciles_ = np.quantile(total, [1 / 3, 2 / 3])
         self.segments_ = sorted(set(names))
         self.labels_ = names
         return self
 
+    def scores(self, df: pl.DataFrame) -> np.ndarray:
+        x = df.select(pl.col(c).cast(pl.Float64) for c in ("recency_days", "frequency", "monetary")).to_numpy()
+        return np.column_stack([apply_cuts(x[:, 0], self.cuts_[0], True), apply_cuts(x[:, 1], self.cuts_[1], False),
+                                apply_cuts(x[:, 2], self.cuts_[2], False)])
+
+    def names(self, df: pl.DataFrame) -> np.ndarray:
+        """Segment names for any frame (the file it was fitted on, or a partition of it), from what fit learned."""
+        scores = self.scores(df)
+        if self.terciles_ is not None:
+            total = scores.sum(axis=1)
+            return np.where(total <= self.terciles_[0], "low_value",
+                            np.where(total <= self.terciles_[1], "mid_value", "high_value"))
+        return np.array([self.merged_.get(n, n) for n in name_by_rules(scores)], dtype=object)
+
     def transform(self, df: pl.DataFrame) -> pl.DataFrame:
-        return df.with_columns(pl.Series("segment", self.labels_, dtype=pl.String))
+        return df.with_columns(pl.Series("segment", self.names(df).tolist(), dtype=pl.String))
 
 
 def value_terciles(scores: np.ndarray) -> np.ndarray:
@@ -104,7 +141,9 @@ class KMeansSegmenter:
         self.features, self.fit_sample = features, fit_sample
 
     def _matrix(self, df: pl.DataFrame) -> np.ndarray:
-        x = df.select([pl.col(c).cast(pl.Float64).fill_null(pl.col(c).median()) for c in self.features]).to_numpy()
+        medians = getattr(self, "medians_", None)  # learned on the whole file, applied to any frame
+        fill = [pl.lit(medians[i]) if medians else pl.col(c).median() for i, c in enumerate(self.features)]
+        x = df.select([pl.col(c).cast(pl.Float64).fill_null(f) for c, f in zip(self.features, fill)]).to_numpy()
         return np.log1p(np.clip(x, 0, None))
 
     def fit(self, df: pl.DataFrame) -> "KMeansSegmenter":
@@ -117,7 +156,9 @@ class KMeansSegmenter:
         from sklearn.preprocessing import StandardScaler
 
         rng = np.random.default_rng(self.random_state)
+        self.medians_ = None
         x = self._matrix(df)
+        self.medians_ = [df[c].cast(pl.Float64).median() for c in self.features]
         self.scaler_ = StandardScaler().fit(x)
         z = self.scaler_.transform(x)
         fit_rows = z[rng.choice(len(z), min(len(z), self.fit_sample), replace=False)]
@@ -135,8 +176,20 @@ class KMeansSegmenter:
         clusters = self.model_.predict(z) if self.model_ is not None else np.zeros(len(z), dtype=int)
         names = self._name_clusters(clusters, rfm_scores(df))
         self.labels_ = merge_small(names, z, self.min_share)
+        self.cluster_names_ = {int(c): self.labels_[np.argmax(clusters == c)] for c in np.unique(clusters)}
         self.segments_ = sorted(set(self.labels_))
         return self
+
+    def names(self, df: pl.DataFrame) -> np.ndarray:
+        """Segment names for any frame: its rows scaled and assigned to the fitted clusters, named as in fit."""
+        z = self.scaler_.transform(self._matrix(df))
+        clusters = self.model_.predict(z) if self.model_ is not None else np.zeros(len(z), dtype=int)
+        return np.array([self.cluster_names_[int(c)] for c in clusters], dtype=object)
+
+    def transform(self, df: pl.DataFrame) -> pl.DataFrame:
+        with single_threaded():
+            names = self.names(df)
+        return df.with_columns(pl.Series("segment", names.tolist(), dtype=pl.String))
 
     @staticmethod
     def _name_clusters(clusters: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -149,7 +202,6 @@ class KMeansSegmenter:
             names[c] = base if used[base] == 1 else f"{base}_{used[base]}"
         return np.array([names[c] for c in clusters], dtype=object)
 
-    transform = RFMSegmenter.transform
 
 
 def make_segmenter(method: str, k_range, min_share: float, seed: int,

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import polars as pl
 
 from tasks.segmentation import KMeansSegmenter, RFMSegmenter, merge_small, profile_segments
@@ -46,3 +47,25 @@ def test_profiles_are_aggregates_only():
     profiles = profile_segments(df)
     assert sum(p.size for p in profiles) == df.height
     assert all("customer_id" not in p.means for p in profiles)
+
+
+# --- learned once, applied to any frame: partitions get the segments the whole file gets -----------------
+def _customers(n, seed=3):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    freq = rng.poisson(4, n).astype(float)
+    return pl.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "recency_days": rng.integers(0, 400, n) * 1.0,
+                         "frequency": freq, "monetary": np.round(freq * rng.gamma(2, 30, n), 2)})
+
+
+@pytest.mark.parametrize("method", ["rfm", "kmeans"])
+def test_transform_of_any_partition_equals_the_fitted_labels(method):
+    from tasks.segmentation import make_segmenter
+
+    df = _customers(6000)
+    seg = make_segmenter(method, (3, 5), 0.05, 1).fit(df)
+    whole = seg.transform(df)["segment"]
+    assert whole.to_list() == [str(v) for v in seg.labels_]  # the rank-based scores, reproduced from cut points
+    parts = pl.concat([seg.transform(df.slice(o, 1700)) for o in range(0, df.height, 1700)])["segment"]
+    assert parts.equals(whole) and set(whole.unique()) == set(seg.segments_)

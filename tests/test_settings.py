@@ -132,3 +132,25 @@ def test_lowercase_or_blank_cpo_settings_stop():
         load_backends({"cpo_screener": "azure"})
     with pytest.raises(InputError, match="CPO_SCREENER set but empty"):
         load_backends({"CPO_SCREENER": " "})
+
+
+def test_scale_settings_default_and_read():
+    from config import load_scale
+
+    assert load_scale({}).model_dump() == {"task_runner": "local", "partition_rows": 250_000, "scheduler_address": None}
+    got = load_scale({"CPO_TASK_RUNNER": " Dask ", "CPO_PARTITION_ROWS": "50_000",
+                      "DASK_SCHEDULER_ADDRESS": "tcp://10.0.0.5:8786"})
+    assert (got.task_runner, got.partition_rows, got.scheduler_address) == ("dask", 50_000, "tcp://10.0.0.5:8786")
+
+
+@pytest.mark.parametrize("env, word", [({"CPO_TASK_RUNNER": "ray"}, "CPO_TASK_RUNNER"),
+                                       ({"CPO_PARTITION_ROWS": "0"}, "CPO_PARTITION_ROWS"),
+                                       ({"CPO_PARTITION_ROWS": "-5"}, "CPO_PARTITION_ROWS"),
+                                       ({"CPO_PARTITION_ROWS": "1e5"}, "CPO_PARTITION_ROWS"),
+                                       ({"CPO_PARTITION_ROWS": "many"}, "CPO_PARTITION_ROWS")])
+def test_bad_scale_settings_stop_with_one_message(env, word):
+    from config import load_scale
+
+    with pytest.raises(InputError, match=word) as info:
+        load_scale(env)
+    assert info.value.exit_code == 2 and "\n" not in str(info.value)

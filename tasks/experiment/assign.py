@@ -19,11 +19,20 @@ def treatment_arm(slot: int) -> str:
     return f"treatment_{slot}"
 
 
-def hash_unit(ids: list[str], seed: int, salt: str) -> np.ndarray:
-    """A uniform number in [0, 1) per id from the first 52 bits of SHA-256 (exact in a float64)."""
+def hash_unit(ids, seed: int, salt: str) -> np.ndarray:
+    """A uniform number in [0, 1) per id from the first 52 bits of SHA-256(seed:salt:id) (exact in a float64).
+
+    `ids` is a list of strings or a polars Series. The digests come from hashlib in one pass over the ids'
+    UTF-8 bytes (taken from polars' buffers), joined into one buffer and cut with numpy; the same bits as
+    `int.from_bytes(sha256(...).digest()[:7], "big") >> 4` per id (tests/experiment/test_assign.py checks it)."""
     prefix = f"{seed}:{salt}:".encode()
-    return np.array([int.from_bytes(hashlib.sha256(prefix + i.encode()).digest()[:7], "big") >> 4
-                     for i in ids], dtype=np.float64) / float(1 << 52)
+    raw = (ids if isinstance(ids, pl.Series) else pl.Series(ids, dtype=pl.String)).cast(pl.String).cast(pl.Binary)
+    if raw.len() == 0:
+        return np.zeros(0, dtype=np.float64)
+    sha = hashlib.sha256
+    digests = b"".join([sha(prefix + b).digest() for b in raw.to_list()])
+    head = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)[:, :8].copy().view(">u8").ravel()
+    return (head >> np.uint64(12)).astype(np.float64) / float(1 << 52)
 
 
 def arm_weights(slots: list[int], control_weight: float, configured: dict[str, float] | None = None) -> dict[str, float]:
@@ -62,24 +71,38 @@ def assign(customers: pl.DataFrame, passed: dict[str, dict[int, str]], control_w
     A segment whose slot has no passed variant simply has fewer arms; its weights say so (for the SRM test).
     """
     pool = customers.filter(eligible(customers)).select("customer_id", "segment")
-    u = hash_unit(pool["customer_id"].to_list(), seed, salt)
+    weights = {segment: arm_weights(list(passed.get(segment, {})), control_weight, treatment_weights)
+               for segment in sorted(set(pool["segment"].to_list()))}
+    return assign_arms_with(pool, passed, weights, seed, salt, holdout_weight), weights
+
+
+def assign_arms_with(pool: pl.DataFrame, passed: dict[str, dict[int, str]], weights: dict[str, dict[str, float]],
+                     seed: int, salt: str, holdout_weight: float = 0.0) -> pl.DataFrame:
+    """Arms for `pool` (customer_id, segment) under given weights per segment: each customer's arm depends on
+    its own id and segment only, so any partition of the customers gets the same arms."""
+    u = hash_unit(pool["customer_id"], seed, salt)
     held = u < holdout_weight
     u = (u - holdout_weight) / (1 - holdout_weight)  # rescale the rest back onto [0, 1)
     segments = pool["segment"].to_numpy()
-    arms = np.full(pool.height, HOLDOUT, dtype=object)
-    variants = np.full(pool.height, None, dtype=object)
-    weights = {}
-    for segment in sorted(set(segments)):
-        slots = passed.get(segment, {})
-        weights[segment] = arm_weights(list(slots), control_weight, treatment_weights)
+    names = [HOLDOUT] + sorted({a for w in weights.values() for a in w})
+    code = np.zeros(pool.height, dtype=np.int32)  # index into names; 0 = holdout
+    for segment, w in weights.items():
         rows = (segments == segment) & ~held
-        arms[rows] = pick_arms(u[rows], weights[segment])
-        for slot, vid in slots.items():
-            variants[rows & (arms == treatment_arm(slot))] = vid
-    # from Python lists: an object array whose first value is None (a control customer first) cannot be cast
-    out = pool.with_columns(pl.Series("arm", arms.tolist(), dtype=pl.String),
-                            pl.Series("variant_id", variants.tolist(), dtype=pl.String))
-    return out, weights
+        if rows.any():
+            picked = pick_index(u[rows], w)
+            code[rows] = np.array([names.index(a) for a in w], dtype=np.int32)[picked]
+    variant_of = {(s, treatment_arm(slot)): vid for s, slots in passed.items() for slot, vid in slots.items()}
+    arm = pl.Series("arm", names, dtype=pl.String).gather(code)
+    out = pool.with_columns(arm)
+    lookup = pl.DataFrame({"segment": [k[0] for k in variant_of], "arm": [k[1] for k in variant_of],
+                           "variant_id": list(variant_of.values())},
+                          schema={"segment": pool.schema["segment"], "arm": pl.String, "variant_id": pl.String})
+    return out.join(lookup, on=["segment", "arm"], how="left", maintain_order="left")
+
+
+def pick_index(u: np.ndarray, weights: dict[str, float]) -> np.ndarray:
+    edges = np.cumsum(list(weights.values()))
+    return np.minimum(np.searchsorted(edges, u, side="right"), len(weights) - 1)
 
 
 def unscreened_sends(assignments: pl.DataFrame, passed: dict[str, dict[int, str]]) -> int:

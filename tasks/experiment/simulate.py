@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from config import Effect, Simulation
-from tasks.experiment.assign import CONTROL, HOLDOUT
+from tasks.experiment.assign import CONTROL, HOLDOUT, hash_unit
 
 BINARY = ("opened", "clicked", "converted")
 OPS = {"<=": np.less_equal, ">=": np.greater_equal, "<": np.less, ">": np.greater, "==": np.equal}
@@ -63,43 +63,94 @@ def expected_rates(base: dict[str, np.ndarray], mult: dict[str, np.ndarray]) -> 
             "converted": p_click * np.minimum(base["converted"] * mult["converted"], 0.99)}
 
 
-def order_value(df: pl.DataFrame) -> np.ndarray:
+def typical_order_value(df: pl.DataFrame) -> float:
+    """The median order value (monetary / frequency) of buyers: a global quantity, learned once on the file."""
     freq = df["frequency"].cast(pl.Float64).fill_null(0).to_numpy()
     money = df["monetary"].cast(pl.Float64).fill_null(0).to_numpy()
-    typical = np.median(money[freq > 0] / freq[freq > 0]) if (freq > 0).any() else 50.0
+    return float(np.median(money[freq > 0] / freq[freq > 0])) if (freq > 0).any() else 50.0
+
+
+def order_value(df: pl.DataFrame, typical: float | None = None) -> np.ndarray:
+    freq = df["frequency"].cast(pl.Float64).fill_null(0).to_numpy()
+    money = df["monetary"].cast(pl.Float64).fill_null(0).to_numpy()
+    typical = typical_order_value(df) if typical is None else typical
     return np.where(freq > 0, money / np.maximum(freq, 1), typical)
 
 
-def simulate(frame: pl.DataFrame, strategy_of_arm: dict[str, str], sim: Simulation, seed: int) -> tuple[pl.DataFrame, dict]:
+_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser (Steele, Lea & Flood 2014): a bijective 64-bit mixer, vectorised."""
+    with np.errstate(over="ignore"):
+        z = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK
+        z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK
+        z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK
+        return z ^ (z >> np.uint64(31))
+
+
+def customer_uniforms(ids, seed: int, k: int) -> np.ndarray:
+    """k uniform draws in (0, 1) per customer, from SHA-256(seed:simulate:id) and SplitMix64 streams: a customer's
+    draws depend on its id and the seed only, never on which partition or position it has."""
+    key = (hash_unit(ids, seed, "simulate") * float(1 << 52)).astype(np.uint64)
+    out = np.empty((len(key), k))
+    for j in range(k):
+        bits = _splitmix64(key ^ _splitmix64(np.full(len(key), j + 1, dtype=np.uint64)))
+        out[:, j] = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+    return out
+
+
+def simulate(frame: pl.DataFrame, strategy_of_arm: dict[str, str], sim: Simulation, seed: int,
+             typical: float | None = None) -> tuple[pl.DataFrame, dict]:
     """Outcomes for assigned customers (`frame` = assignments joined with customer attributes).
 
-    Returns outcomes (customer_id, arm, segment, opened, clicked, converted, revenue) and the truth:
-    the expected relative lift of each treatment arm per metric over the same customers untreated.
+    Returns outcomes (customer_id, arm, segment, opened, clicked, converted, revenue), in the frame's order,
+    and the truth: the expected relative lift of each treatment arm per metric over the same customers
+    untreated. Every draw is seeded per customer, so a partition of the frame gets the same outcomes as the
+    whole; `typical` (the median order value) is learned once on the whole file when partitions are used.
     """
-    frame = frame.filter(pl.col("arm") != HOLDOUT).sort("customer_id")
+    frame = frame.filter(pl.col("arm") != HOLDOUT)
     arms = frame["arm"].to_numpy()
     strategies = np.array([strategy_of_arm.get(v, "") for v in frame["variant_id"].fill_null("").to_list()], dtype=object)
     treated = arms != CONTROL
     base = baseline(frame, sim)
     p = expected_rates(base, multipliers(frame, strategies, treated, sim))
-    rng = np.random.default_rng(seed)
-    draws = {m: rng.random(frame.height) for m in BINARY}
+    u = customer_uniforms(frame["customer_id"], seed, 5)  # seeded per customer: partitioning changes nothing
+    draws = {m: u[:, i] for i, m in enumerate(BINARY)}
     opened = draws["opened"] < p["opened"]
     clicked = opened & (draws["clicked"] < p["clicked"] / np.maximum(p["opened"], 1e-12))
     converted = clicked & (draws["converted"] < p["converted"] / np.maximum(p["clicked"], 1e-12))
-    revenue = np.where(converted, order_value(frame) * rng.lognormal(0, 0.3, frame.height), 0.0)
+    normal = np.sqrt(-2 * np.log(u[:, 3])) * np.cos(2 * np.pi * u[:, 4])  # Box-Muller: LogNormal(0, 0.3) below
+    revenue = np.where(converted, order_value(frame, typical) * np.exp(0.3 * normal), 0.0)
     outcomes = frame.select("customer_id", "arm", "segment").with_columns(
         pl.Series("opened", opened.astype(np.int8)), pl.Series("clicked", clicked.astype(np.int8)),
         pl.Series("converted", converted.astype(np.int8)), pl.Series("revenue", np.round(revenue, 2)))
-    return outcomes, true_lifts(frame, arms, strategies, base, sim)
+    return outcomes, true_lifts(truth_sums(frame, arms, strategies, base, sim))
 
 
-def true_lifts(frame: pl.DataFrame, arms: np.ndarray, strategies: np.ndarray, base: dict, sim: Simulation) -> dict:
-    """Expected rel. lift per treatment arm and metric: E[p | treated] / E[p | same customers untreated] - 1."""
+def truth_sums(frame: pl.DataFrame, arms: np.ndarray, strategies: np.ndarray, base: dict, sim: Simulation) -> dict:
+    """Per treatment arm and metric: [sum of P(metric | treated), sum of P(metric | untreated)] over its
+    customers: sufficient statistics that partitions add up (merge_truth) before true_lifts divides them."""
     untreated = expected_rates(base, multipliers(frame, strategies, np.zeros(len(arms), bool), sim))
     treated = expected_rates(base, multipliers(frame, strategies, np.ones(len(arms), bool), sim))
-    truth = {}
+    sums = {}
     for arm in sorted(set(arms) - {CONTROL}):
         rows = arms == arm
-        truth[arm] = {m: round(float(treated[m][rows].mean() / untreated[m][rows].mean() - 1), 5) for m in BINARY}
-    return truth
+        sums[arm] = {m: [float(treated[m][rows].sum()), float(untreated[m][rows].sum())] for m in BINARY}
+    return sums
+
+
+def merge_truth(parts: list[dict]) -> dict:
+    total: dict = {}
+    for part in parts:
+        for arm, metrics in part.items():
+            for m, (t, u) in metrics.items():
+                acc = total.setdefault(arm, {}).setdefault(m, [0.0, 0.0])
+                acc[0] += t
+                acc[1] += u
+    return total
+
+
+def true_lifts(sums: dict) -> dict:
+    """Expected rel. lift per treatment arm and metric: E[p | treated] / E[p | same customers untreated] - 1."""
+    return {arm: {m: round(t / u - 1, 5) for m, (t, u) in metrics.items()} for arm, metrics in sorted(sums.items())}

@@ -83,3 +83,67 @@ def test_too_few_eligible_customers_is_an_input_error_that_says_why():
                        "email": ["a@x.org", "b@x.org", None]})
     with pytest.raises(InputError, match=r"only 0 of 3 customers.*2 have not opted in; 1 have no email address"):
         check_eligible(df, "c.csv", 1)
+
+
+# --- the bulk hashing and the vectorised arms give exactly what the per-customer loop gave -----------------
+import hashlib  # noqa: E402
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from tasks.experiment.assign import HOLDOUT, eligible, treatment_arm  # noqa: E402
+
+
+def reference_hash_unit(ids, seed, salt):
+    """The per-customer loop assignments were made with before the bulk version (kept here as the oracle)."""
+    prefix = f"{seed}:{salt}:".encode()
+    return np.array([int.from_bytes(hashlib.sha256(prefix + i.encode()).digest()[:7], "big") >> 4 for i in ids],
+                    dtype=np.float64) / float(1 << 52)
+
+
+def reference_assign(customers, passed, control_weight, seed, salt, holdout_weight=0.0):
+    pool = customers.filter(eligible(customers)).select("customer_id", "segment")
+    u = reference_hash_unit(pool["customer_id"].to_list(), seed, salt)
+    held = u < holdout_weight
+    u = (u - holdout_weight) / (1 - holdout_weight)
+    segments = pool["segment"].to_numpy()
+    arms = np.full(pool.height, HOLDOUT, dtype=object)
+    variants = np.full(pool.height, None, dtype=object)
+    for segment in sorted(set(segments)):
+        slots = passed.get(segment, {})
+        w = arm_weights(list(slots), control_weight)
+        rows = (segments == segment) & ~held
+        edges = np.cumsum(list(w.values()))
+        arms[rows] = np.array(list(w), dtype=object)[np.minimum(np.searchsorted(edges, u[rows], side="right"),
+                                                                 len(w) - 1)]
+        for slot, vid in slots.items():
+            variants[rows & (arms == treatment_arm(slot))] = vid
+    return pool.with_columns(pl.Series("arm", arms.tolist(), dtype=pl.String),
+                             pl.Series("variant_id", variants.tolist(), dtype=pl.String))
+
+
+ids_strategy = st.lists(st.text(min_size=0, max_size=80), min_size=0, max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=ids_strategy, seed=st.integers(-10**12, 10**12), salt=st.text(max_size=30))
+def test_bulk_hash_is_bit_identical_to_the_per_customer_loop(ids, seed, salt):
+    ids = [i.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for i in ids]  # polars holds valid UTF-8
+    got, want = hash_unit(ids, seed, salt), reference_hash_unit(ids, seed, salt)
+    assert got.dtype == np.float64 and np.array_equal(got, want)
+    assert np.array_equal(hash_unit(pl.Series(ids, dtype=pl.String), seed, salt), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 400), seed=st.integers(0, 2**31), holdout=st.sampled_from([0.0, 0.1]),
+       control=st.sampled_from([0.1, 0.25, 0.5]))
+def test_vectorised_assign_equals_the_loop(n, seed, holdout, control):
+    passed = {"a": {1: "a.t1.value", 2: "a.t2.urgency"}, "b": {2: "b.t2.urgency"}, "c": {}}
+    df = people(n, ("a", "b", "c"))
+    got, _ = assign(df, passed, control, seed, "camp", holdout)
+    want = reference_assign(df, passed, control, seed, "camp", holdout)
+    assert got.equals(want) and got.schema == want.schema
+
+
+def test_many_generated_ids_keep_their_arms():
+    ids = [f"C{i:08d}" for i in range(0, 3_000_000, 7)] + ["josé", "Ĳ", "a\u200bb", "", " x "]
+    assert np.array_equal(hash_unit(ids, 42, "spring"), reference_hash_unit(ids, 42, "spring"))

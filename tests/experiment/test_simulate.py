@@ -41,3 +41,21 @@ def test_same_seed_same_outcomes():
     a, _ = simulate(frame(2000), {"s.t1.urgency": "urgency"}, SIM, 3)
     b, _ = simulate(frame(2000), {"s.t1.urgency": "urgency"}, SIM, 3)
     assert a.equals(b)
+
+
+def test_draws_are_seeded_per_customer_so_partitions_change_nothing():
+    from tasks.experiment.simulate import (baseline, customer_uniforms, merge_truth, true_lifts, truth_sums,
+                                           typical_order_value)
+
+    f, strategies = frame(9000), {"s.t1.urgency": "urgency"}
+    typical = typical_order_value(f)
+    whole, truth = simulate(f, strategies, SIM, 5, typical)
+    parts = [simulate(f.slice(o, 2500), strategies, SIM, 5, typical) for o in range(0, f.height, 2500)]
+    assert pl.concat([p[0] for p in parts]).equals(whole)
+    sums = [truth_sums(p, p["arm"].to_numpy(), np.where(p["arm"].to_numpy() == "control", "", "urgency"),
+                       baseline(p, SIM), SIM) for p in (f.slice(o, 2500) for o in range(0, f.height, 2500))]
+    assert true_lifts(merge_truth(sums)) == truth
+    u = customer_uniforms(f["customer_id"], 5, 5)
+    assert ((u > 0) & (u < 1)).all() and abs(u.mean() - 0.5) < 0.01
+    assert np.array_equal(customer_uniforms(f["customer_id"][100:200], 5, 5), u[100:200])
+    assert not np.array_equal(customer_uniforms(f["customer_id"], 6, 5), u)  # another seed, other draws

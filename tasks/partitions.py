@@ -1,0 +1,132 @@
+"""The per-customer stages over Parquet partitions of the customer file (INTERFACE: Scale-out).
+
+A partition is a slice of the customer file in file order, `stages/<stage>/part-NNNNN.parquet` in the run
+folder. Each function here takes partition paths and plain values (picklable: they run on a Dask worker as
+well as in the flow process) and writes its output partition beside them. What needs the whole file is
+learned once before the map (RFM cut points, the k-means model, the median order value, the arm weights) or
+merged after it from sufficient statistics (the true lifts); what depends on a customer (its arm, its
+simulated draws, whether it is in the explanation's sample) depends on its id and the seed only. So the
+concatenated outputs are the same whatever the partition size or where the partitions ran.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+
+from tasks.errors import InputError, SafetyGateError
+
+
+def bounds(n: int, rows: int) -> list[tuple[int, int]]:
+    """(offset, length) of each partition of n rows, `rows` at most each; one (empty) partition for n = 0."""
+    return [(o, min(rows, n - o)) for o in range(0, n, rows)] or [(0, 0)]
+
+
+def part_path(folder: str | Path, index: int) -> str:
+    return str(Path(folder) / f"part-{index:05d}.parquet")
+
+
+def _write(df: pl.DataFrame, path: str | Path) -> str:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.write_parquet(tmp, statistics=False)
+    os.replace(tmp, path)
+    return str(path)
+
+
+def write_parts(df: pl.DataFrame, folder: str | Path, rows: int) -> list[str]:
+    """Cut `df` into partitions of `rows` customers (file order kept) and write them to `folder`."""
+    return [_write(df.slice(o, n), part_path(folder, i)) for i, (o, n) in enumerate(bounds(df.height, rows))]
+
+
+def read_parts(paths: list[str], columns: list[str] | None = None) -> pl.DataFrame:
+    """The partitions concatenated in order: the frame they were cut from."""
+    return pl.concat([pl.read_parquet(p, columns=columns) for p in paths], how="vertical")
+
+
+def check_unique_ids(df: pl.DataFrame, source: str | Path) -> None:
+    """customer_id unique over the whole file (each partition's checkpoint sees only its own rows). The error
+    names the repeated ids' row numbers, not the ids (they may be personal data such as an email)."""
+    dup = df.select(pl.col("customer_id").is_duplicated().arg_true().head(6) + 1)["customer_id"].to_list()
+    if dup:
+        n = df.select(pl.col("customer_id").is_duplicated().sum()).item()
+        raise InputError(f"{source}: customer_id must be unique: {n} rows share an id with another row "
+                         f"(e.g. rows {', '.join(map(str, dup))})")
+
+
+def validate_part(path: str, source: str, index: int, docs_dir: str | None = None, offset: int = 0,
+                  partitions: int = 1) -> int:
+    """The customer checkpoint (Great Expectations) on one partition (its first row is row offset + 1 of the
+    file); a failure names the example rows by their row numbers in the file."""
+    from tasks.checkpoints import run_checkpoint
+
+    df = pl.read_parquet(path)
+    result = run_checkpoint("customers", df, Path(docs_dir) if docs_dir else None)
+    if not result.success:
+        for failure in result.failures:
+            for example in failure.examples:
+                if isinstance(example.get("row"), int):
+                    example["row"] += offset
+        where = (f" (rows {offset + 1}-{offset + df.height}, partition {index + 1} of {partitions}; the counts are "
+                 f"this partition's)") if partitions > 1 else ""
+        raise InputError(f"{source}: customer data failed validation{where}\n{result.summary()}")
+    return df.height
+
+
+def segment_part(src: str, segmenter, dst: str) -> dict:
+    """Apply a fitted segmenter to one partition; returns its segment sizes."""
+    out = segmenter.transform(pl.read_parquet(src))
+    _write(out, dst)
+    return dict(out.group_by("segment").len().iter_rows())
+
+
+def assign_part(src: str, passed: dict, weights: dict, seed: int, salt: str, holdout: float, dst: str,
+                docs_dir: str | None = None) -> int:
+    """Arms for one partition's eligible customers; the assignment checkpoint and the screened-variant check
+    run on it before it is written. Returns the number assigned."""
+    from tasks.checkpoints import run_checkpoint
+    from tasks.experiment.assign import assign_arms_with, eligible, unscreened_sends
+
+    customers = pl.read_parquet(src)
+    pool = customers.filter(eligible(customers)).select("customer_id", "segment")
+    assignments = assign_arms_with(pool, passed, weights, seed, salt, holdout)
+    result = run_checkpoint("assignments", assignments, Path(docs_dir) if docs_dir else None)
+    leaked = unscreened_sends(assignments, passed)
+    if not result.success or leaked:
+        raise SafetyGateError(f"assignment checkpoint failed; nothing was sent\n{result.summary()}"
+                              f"\n{leaked} customers hold a variant that did not pass")
+    _write(assignments, dst)
+    return assignments.height
+
+
+def simulate_part(assign_src: str, customers_src: str, strategy_of: dict, sim, seed: int, typical: float,
+                  dst: str) -> dict:
+    """Simulated outcomes of one partition's assigned customers; returns the truth's sufficient statistics."""
+    import numpy as np
+
+    from tasks.experiment.assign import CONTROL, HOLDOUT
+    from tasks.experiment.simulate import baseline, simulate, truth_sums
+
+    frame = pl.read_parquet(assign_src)
+    if customers_src != assign_src:  # an assignment partition and its customers' partition
+        customers = pl.read_parquet(customers_src).drop("segment", strict=False)
+        frame = frame.join(customers, on="customer_id", how="left", maintain_order="left")
+    outcomes, _ = simulate(frame, strategy_of, sim, seed, typical)
+    _write(outcomes, dst)
+    sent = frame.filter(pl.col("arm") != HOLDOUT)
+    arms = sent["arm"].to_numpy()
+    strategies = np.array([strategy_of.get(v, "") for v in sent["variant_id"].fill_null("").to_list()], dtype=object)
+    return truth_sums(sent, arms, strategies, baseline(sent, sim), sim) if (arms != CONTROL).any() else {}
+
+
+def explain_sample(frame: pl.DataFrame, seed: int, rows: int) -> pl.DataFrame:
+    """A seeded sample of about `rows` customers for the explanation, chosen by each customer's own hash (so
+    the same customers whatever the partitioning), in file order; the whole frame when it is small."""
+    from tasks.experiment.assign import hash_unit
+
+    if frame.height <= rows:
+        return frame
+    keep = hash_unit(frame["customer_id"], seed, "explain-sample") < rows / frame.height
+    return frame.filter(pl.Series(keep))

@@ -1,0 +1,85 @@
+"""Scale-out (INTERFACE: Scale-out): the same assignments.csv byte for byte and the same results.csv to 1e-9
+whichever task runner and partition size runs the per-customer stages, on about 200K customers.
+
+One run per setting on a shared customer file: local with one partition, local with four uneven ones, and a
+local Dask cluster (2 worker processes) with three. About a minute and a half on the 2-core machine."""
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.flow]
+N = 200_000
+
+
+@pytest.fixture(scope="module")
+def customer_file(tmp_path_factory):
+    from scale import customers
+
+    path = tmp_path_factory.mktemp("scale") / "customers.parquet"
+    customers(N, seed=11).write_parquet(path)
+    return path
+
+
+def run(customer_file, folder, monkeypatch, runner, rows):
+    from flows.campaign import campaign_flow
+
+    monkeypatch.setenv("CPO_TASK_RUNNER", runner)
+    monkeypatch.setenv("CPO_PARTITION_ROWS", str(rows))
+    result = campaign_flow(customers=str(customer_file), out=str(folder), approve_as="scale test")
+    assert result["status"] == "complete"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return manifest
+
+
+def test_same_outputs_whatever_the_runner_and_the_partitions(customer_file, tmp_path, monkeypatch):
+    settings = [("local", 250_000, 1), ("local", 60_000, 4), ("dask", 70_000, 3)]
+    folders = []
+    for runner, rows, parts in settings:
+        folder = tmp_path / f"{runner}-{rows}"
+        manifest = run(customer_file, folder, monkeypatch, runner, rows)
+        assert (manifest["task_runner"], manifest["partitions"]) == (runner, parts)
+        assert len(list((folder / "stages" / "assign").glob("part-*.parquet"))) == parts
+        folders.append(folder)
+    first = folders[0]
+    assigned = (first / "assignments.csv").read_bytes()
+    assert assigned.count(b"\n") > 0.9 * N  # nearly every customer opted in and is assigned
+    results = pl.read_csv(first / "results.csv")
+    assert results.height > 20
+    for other in folders[1:]:
+        assert (other / "assignments.csv").read_bytes() == assigned, other.name
+        assert (other / "outcomes.csv").read_bytes() == (first / "outcomes.csv").read_bytes(), other.name
+        assert_frame_equal(pl.read_csv(other / "results.csv"), results, abs_tol=1e-9, rel_tol=0)
+
+
+def test_bad_scale_settings_exit_2_before_any_work(tmp_path, monkeypatch, capsys):
+    from flows.cli import main
+
+    for name, value in (("CPO_TASK_RUNNER", "spark"), ("CPO_PARTITION_ROWS", "0")):
+        monkeypatch.setenv(name, value)
+        assert main(["run", "--out", str(tmp_path / "never"), "--approve-as", "x"]) == 2
+        err = capsys.readouterr().err
+        assert name in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "never").exists()
+        monkeypatch.delenv(name)
+
+
+def test_a_bad_row_in_a_later_partition_is_named_by_its_row_in_the_file(tmp_path, monkeypatch, capsys):
+    from flows.cli import main
+
+    sample = pl.read_csv(ROOT / "data" / "sample" / "customers.csv")
+    bad = sample.with_columns(pl.when(pl.int_range(pl.len()) == 400).then(-5).otherwise(pl.col("recency_days"))
+                              .alias("recency_days"))
+    bad.write_csv(tmp_path / "customers.csv")
+    monkeypatch.setenv("CPO_PARTITION_ROWS", "100")
+    assert main(["run", "--customers", str(tmp_path / "customers.csv"), "--out", str(tmp_path / "run"),
+                 "--approve-as", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "rows 401-500, partition 5 of 5" in err and "e.g. row 401:" in err and "recency_days" in err
+    assert not (tmp_path / "run").exists()
