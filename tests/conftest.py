@@ -10,6 +10,16 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("CPO_AUDIT_KEY", secrets.token_hex(32))  # runs and verify in the tests share one key
 
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Profiles load before any test module, so every property test in CI runs the same examples (derandomized);
+# HYPOTHESIS_PROFILE=long searches wider with fresh randomness.
+settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("long", max_examples=600, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 import prefect.main  # noqa: E402,F401 - Prefect's console handler binds the real stderr now, not a test's capture
 
 ROOT = Path(__file__).resolve().parents[1]

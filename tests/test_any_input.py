@@ -28,11 +28,6 @@ from pathlib import Path
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 TODAY = date(2026, 11, 24)
 
-settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("long", max_examples=600, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 CONSENT_COLUMNS = [("email_opt_in", False), ("Accepts Marketing", False), ("unsubscribed", True), (None, False)]
 ID_KINDS = ["int", "padded", "uuid", "unicode", "float"]

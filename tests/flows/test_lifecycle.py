@@ -88,7 +88,11 @@ def test_a_changed_policy_refuses_the_old_folder(tmp_path, capsys):
 
 def test_a_second_run_into_a_live_folder_exits_2_at_once(tmp_path, capsys):
     run = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--approve-as", "m", "--out", str(run)],
+    base = pl.read_csv(ROOT / "data" / "sample" / "customers.csv", infer_schema_length=None)
+    big = tmp_path / "customers.csv"  # 60,000 customers: the first run is still live when the second arrives
+    pl.concat([base.with_columns(pl.col("customer_id") + f"-{k}") for k in range(120)]).write_csv(big)
+    first = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--approve-as", "m", "--out", str(run),
+                              "--customers", str(big)],
                              cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -96,7 +100,7 @@ def test_a_second_run_into_a_live_folder_exits_2_at_once(tmp_path, capsys):
             assert time.time() < deadline and first.poll() is None, "the first run never started"
             time.sleep(0.1)
         started = time.time()
-        assert main(["run", "--approve-as", "m", "--out", str(run)]) == 2
+        assert main(["run", "--approve-as", "m", "--out", str(run), "--customers", str(big)]) == 2
         assert time.time() - started < 30
         assert f"pid {first.pid}" in capsys.readouterr().err
     finally:
