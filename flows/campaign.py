@@ -386,8 +386,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                              "declarations": sealed["declarations"], "consent": consent, "personal": personal,
                              "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in df.columns},
                              "approval": approval, "send": sealed.get("send") or send_facts, "guardrails": guards,
-                             "outcome_counts": outcome_counts,
-                             "winners": wins}
+                             "outcome_counts": outcome_counts, "winners": wins}
                     title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
                     markdown = to_markdown(title, sections)
                     run.write_text("report.md", markdown)
@@ -400,7 +399,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             if export:
                 manifest["simulation"] = {"note": "nothing simulated: outcomes were read back from the email "
                                                   "service's events (cpo outcomes)"}
-            manifest.update(simulated=not export, send=sealed.get("send") or send_facts, outcomes_read_back=outcome_counts, guardrails_flagged=int(guards["flagged"].sum()),
+            manifest.update(simulated=not export, send=sealed.get("send") or send_facts,
+                            outcomes_read_back=outcome_counts, guardrails_flagged=int(guards["flagged"].sum()),
                             consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
                             approval=approval, stages_reused=run.reused, **scale.record(),
                             cuped_skipped={m: c for m, c in exp.covariates.items() if c not in df.columns})

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 
 from flows.cli import main
 from tests.fakes.esp_events import write_esp_events
+from tests.flows.test_trust import config_with
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "customers.csv"
@@ -47,20 +47,6 @@ def suppression(tmp_path, df: pl.DataFrame) -> tuple[Path, Path, set[str]]:
     rows = df.slice(100, 20)
     by_email.write_text("Email\n" + "\n".join(f"  {e.upper()} " for e in rows["email"]) + "\n")
     return by_id, by_email, set(ids) | set(rows["customer_id"])
-
-
-def config(tmp_path, **changes) -> str:
-    folder = tmp_path / "cfg"
-    shutil.copytree(ROOT / "config", folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    data = yaml.safe_load((folder / "campaign.yaml").read_text())
-    for dotted, value in changes.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    (folder / "campaign.yaml").write_text(yaml.safe_dump(data))
-    return str(folder / "campaign.yaml")
 
 
 def exported(tmp_path, copies=12, extra=()) -> tuple[Path, Path, set[str]]:
@@ -138,7 +124,7 @@ def test_export_then_the_services_events_give_the_planted_lift(tmp_path, fmt):
 
 
 def test_control_without_email_is_analysed_as_intention_to_treat(tmp_path):
-    run, _, _ = exported(tmp_path, copies=4, extra=["--config", config(tmp_path, **{"control_message.email": False})])
+    run, _, _ = exported(tmp_path, copies=4, extra=["--config", config_with(tmp_path, **{"control_message.email": False})])
     sends = sends_of(run)
     assert "control" not in set(sends.filter(pl.col("seed") == 0)["arm"])
     assert not (run / "control_message.json").exists()
