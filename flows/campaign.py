@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -38,7 +37,7 @@ from tasks.safety.anchor import seal
 from tasks.safety.audit import AuditLog
 from tasks.safety.rules import Context
 from tasks.sections import audit_summary, campaign_report
-from tasks.experiment.assign import CONTROL, HOLDOUT, check_eligible
+from tasks.experiment.assign import CONTROL, check_eligible
 from tasks.experiment.guardrails import winners
 from tasks.experiment.rollout import load_source, winner_variants
 from tasks.experiment.sends import control_variant, read_seed_list, read_suppression
@@ -395,11 +394,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                           key=artifact_key(run_id))
                     run.finish("report", ["report.md", "report.html"])
             manifest = build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments,
-                                      variants, power_rows)
-            if export:
-                manifest["simulation"] = {"note": "nothing simulated: outcomes were read back from the email "
-                                                  "service's events (cpo outcomes)"}
-            manifest.update(simulated=not export, send=sealed.get("send") or send_facts,
+                                      variants, power_rows, simulated=not export)
+            manifest.update(send=sealed.get("send") or send_facts,
                             outcomes_read_back=outcome_counts, guardrails_flagged=int(guards["flagged"].sum()),
                             consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
                             approval=approval, stages_reused=run.reused, **scale.record(),

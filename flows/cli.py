@@ -34,21 +34,26 @@ def parse_pairs(pairs: list[str] | None, flag: str = "--column",
 
 def cmd_run(args) -> int:
     start_server_early()
-    from flows.campaign import campaign_flow
+    import flows.campaign  # noqa: F401 - the flow's imports run while the temporary server boots
     from flows.server import adopt, launched
-
-    from prefect import tags
 
     if launched():  # GX is imported while the temporary server boots; otherwise lazily, after the folder's lock
         warm_imports()
     adopt()
 
-    with tags("cpo", "campaign"), stage_progress():
-        result = campaign_flow(customers=args.customers, transactions=args.transactions, content=args.content,
-                               config=args.config, columns=parse_pairs(args.column), out=args.out, seed=args.seed,
-                               variants_per_segment=args.variants_per_segment, all_opted_in=args.all_opted_in,
-                               approve_as=args.approve_as, send=args.send, suppress=args.suppress,
-                               seed_list=args.seed_list)
+    return carry_campaign(customers=args.customers, transactions=args.transactions, content=args.content,
+                          config=args.config, columns=parse_pairs(args.column), out=args.out, seed=args.seed,
+                          variants_per_segment=args.variants_per_segment, all_opted_in=args.all_opted_in,
+                          approve_as=args.approve_as, send=args.send, suppress=args.suppress, seed_list=args.seed_list)
+
+
+def carry_campaign(tag: str = "campaign", **parameters) -> int:
+    """Run (or resume) the campaign flow with a spinner in a terminal, and print where it stopped."""
+    from flows.campaign import campaign_flow
+    from prefect import tags
+
+    with tags("cpo", tag), stage_progress():
+        result = campaign_flow(**parameters)
     print_outcome(result)
     return 0
 
@@ -57,34 +62,26 @@ def cmd_rollout(args) -> int:
     """A new run that sends each segment's measured winner, with a holdout, through the same approval gate."""
     from pathlib import Path
 
-    from flows.campaign import campaign_flow
-    from tasks.experiment.rollout import load_source
-
     from tasks.errors import InputError
+    from tasks.experiment.rollout import load_source
 
     if args.holdout is not None and not 0 < args.holdout <= 0.5:
         raise InputError(f"--holdout {args.holdout}: the share kept on control's message must be above 0 and at "
                          "most 0.5 (0.1 keeps a tenth measuring)")
     source = load_source(args.run_dir)
     given = source["inputs"]["parameters"]
-    from prefect import tags
-
-    with tags("cpo", "rollout"), stage_progress():
-        result = campaign_flow(customers=args.customers, content=given.get("content"), config=given.get("config"),
-                               columns={**(given.get("columns") or {}), **parse_pairs(args.column)},
-                               seed=given.get("seed"), all_opted_in=given.get("all_opted_in"),
-                               out=args.out, approve_as=args.approve_as,
-                               suppress=[*source["suppress"], *(args.suppress or [])],  # the source's lists too
-                               seed_list=args.seed_list, rollout_of=str(Path(args.run_dir)), holdout=args.holdout)
-    print_outcome(result)
-    return 0
+    return carry_campaign("rollout", customers=args.customers, content=given.get("content"),
+                          config=given.get("config"), columns={**(given.get("columns") or {}), **parse_pairs(args.column)},
+                          seed=given.get("seed"), all_opted_in=given.get("all_opted_in"), out=args.out,
+                          approve_as=args.approve_as,
+                          suppress=[*source["suppress"], *(args.suppress or [])],  # the source's lists too
+                          seed_list=args.seed_list, rollout_of=str(Path(args.run_dir)), holdout=args.holdout)
 
 
 def cmd_outcomes(args) -> int:
     """Read the email service's events back into the run, then finish it: analysis, explanation, report."""
     from pathlib import Path
 
-    from flows.campaign import campaign_flow
     from tasks.errors import InputError
     from tasks.rundir import RunDir
 
@@ -96,13 +93,7 @@ def cmd_outcomes(args) -> int:
     if inputs is None or not (run.path / "sends.csv").is_file():
         raise InputError(f"{args.run_dir}: no exported sends here (status: {status or 'no run'}); outcomes are read "
                          "back into a run made with --send export and approved")
-    from prefect import tags
-
-    with tags("cpo", "campaign"), stage_progress():
-        result = campaign_flow(**inputs["parameters"], out=args.run_dir, events=args.events,
-                               events_format=args.format)
-    print_outcome(result)
-    return 0
+    return carry_campaign(**inputs["parameters"], out=args.run_dir, events=args.events, events_format=args.format)
 
 
 def start_server_early() -> None:
@@ -165,7 +156,6 @@ def cmd_approve(args, decision: str = "approve") -> int:
     """Record the manager's decision at the gate; an approval then carries the run to the end."""
     from pathlib import Path
 
-    from flows.campaign import campaign_flow
     from tasks.errors import InputError
     from tasks.lifecycle import approval_of, record_decision
     from tasks.rundir import RunDir
@@ -193,15 +183,10 @@ def cmd_approve(args, decision: str = "approve") -> int:
         return 0
     print(f"{args.run_dir}: approved by {recorded['by']}; continuing the run.")
     from flows.server import adopt, prestart
-    from prefect import tags
 
     prestart()
     adopt()
-
-    with tags("cpo", "campaign"), stage_progress():
-        result = campaign_flow(**inputs["parameters"], out=args.run_dir)
-    print_outcome(result)
-    return 0
+    return carry_campaign(**inputs["parameters"], out=args.run_dir)
 
 
 def cmd_serve(args) -> int:

@@ -13,7 +13,7 @@ PACKAGES = ["prefect", "polars", "great-expectations", "scikit-learn", "pingouin
 
 
 def build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments, variants,
-                   design) -> dict:
+                   design, simulated: bool = True) -> dict:
     arms = assignments.group_by("arm").len().sort("arm").to_dicts()
     return {
         "run_id": run_id, "status": "complete",
@@ -21,9 +21,11 @@ def build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth
         "inputs": inputs["inputs"],
         "config": campaign.model_dump(mode="json"), "policy_version": policy.policy_version,
         "seed": campaign.seed, "backends": backends.model_dump(),
-        "simulated": True,  # no sending backend exists yet: every cpo run outcome is simulated
-        "simulation": {"note": "engagement is SIMULATED from documented assumptions; no email was sent",
-                       "assumptions": campaign.simulation.model_dump(mode="json"), "true_rel_lift": truth},
+        "simulated": simulated,
+        "simulation": ({"note": "engagement is SIMULATED from documented assumptions; no email was sent",
+                        "assumptions": campaign.simulation.model_dump(mode="json"), "true_rel_lift": truth}
+                       if simulated else {"note": "nothing simulated: outcomes were read back from the email "
+                                                  "service's events (cpo outcomes)"}),
         "counts": {"customers": df.height, "assigned": int((assignments["arm"] != HOLDOUT).sum()),
                    "arms": {a["arm"]: a["len"] for a in arms}, "variants": len(variants),
                    "variants_passed": sum(v.status == "passed" for v in variants)},

@@ -156,7 +156,6 @@ def email_key(expr: pl.Expr) -> pl.Expr:
             .str.to_lowercase())
 
 
-def id_key(expr: pl.Expr) -> pl.Expr:
-    """A customer id as a suppression key: the same folding, case-insensitive (ingest refuses ids that differ
-    only by case or by such characters, so folding can only suppress more, never another customer)."""
-    return email_key(expr)
+# A customer id as a suppression key: the same folding, case-insensitive (ingest refuses ids that differ only by
+# case or by such characters, so folding can only suppress more, never another customer).
+id_key = email_key

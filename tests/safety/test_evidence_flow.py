@@ -1,6 +1,5 @@
 """`cpo audit verify` on a folder written by the real campaign flow, with both anchors: the keyed file
 anchor and the Prefect artifact published on the session's temporary Prefect server."""
-import csv
 import hashlib
 import json
 import os
@@ -12,8 +11,9 @@ from prefect import flow
 
 from flows.cli import main
 from tasks.safety.anchor import ANCHOR_FILE, artifact_key, prefect_anchors, seal
-from tasks.safety.audit import COLUMNS, AuditLog, read_rows, record_hash
+from tasks.safety.audit import COLUMNS, AuditLog, read_rows
 from tasks.safety.verify import verify
+from tests.safety.test_audit import rewrite
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 KEY = secrets.token_hex(32)
@@ -62,17 +62,6 @@ def copy(flow_run, tmp_path):
     return target
 
 
-def rewrite(run, rows):
-    prev = "0" * 64
-    for r in rows:
-        r["prev_hash"] = prev
-        r["record_hash"] = prev = record_hash(r)
-    with (run / "audit_log.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-
-
 def test_flow_run_verifies_against_both_anchors(flow_run, capsys):
     anchor = json.loads((flow_run / ANCHOR_FILE).read_text())
     rows = read_rows(flow_run / "audit_log.csv")
@@ -97,7 +86,7 @@ def test_a_rewritten_chain_is_caught_by_both_anchors(copy, monkeypatch, capsys):
     file anchor is unkeyed and the Prefect anchor does not know this chain."""
     rows = read_rows(copy / "audit_log.csv")
     rows[0]["reason"] = "reviewed by hand"
-    rewrite(copy, rows)
+    rewrite(copy, rehash=True, rows=rows)
     monkeypatch.delenv("CPO_AUDIT_KEY")
     seal(copy)
     assert main(["audit", "verify", str(copy), "--allow-unkeyed"]) == 1
@@ -113,7 +102,7 @@ def test_a_rolled_back_folder_is_caught_by_the_prefect_anchor(copy, tmp_path, ca
     signed. Prefect's newest anchor has more rows, so the removed event is found. (A run id of its own, so
     the shared run's anchor artifact is left alone.)"""
     rows = read_rows(copy / "audit_log.csv")
-    rewrite(copy, [{**r, "run_id": "rollback-run"} for r in rows])
+    rewrite(copy, rehash=True, rows=[{**r, "run_id": "rollback-run"} for r in rows])
     seal_in_flow(str(copy))
     assert verify(copy).problems == []
     before = tmp_path / "before"
@@ -163,7 +152,7 @@ def test_an_anchor_published_to_another_server_is_said_not_checked(copy):
     another server says the Prefect anchor was not checked (the keyed file anchor still is); against the
     same server, a claimed artifact that is absent fails."""
     rows = read_rows(copy / "audit_log.csv")
-    rewrite(copy, [{**r, "run_id": "elsewhere-run"} for r in rows])
+    rewrite(copy, rehash=True, rows=[{**r, "run_id": "elsewhere-run"} for r in rows])
     seal(copy)  # outside a flow run: keeps the record of the last publication
     anchor = json.loads((copy / ANCHOR_FILE).read_text())
     assert anchor["prefect_artifact"]["api_url"]
