@@ -32,16 +32,14 @@ from tasks.records import SegmentProfile, Variant
 from tasks.retrieval import Hit
 from tasks.rundir import RunDir, sha256_of
 from tasks.safety import Screener, make_harm_scorer, passed_by_segment
-from tasks.privacy import pii_columns
 from tasks.safety.anchor import seal
 from tasks.safety.audit import AuditLog
 from tasks.safety.rules import Context
 from tasks.sections import audit_summary, campaign_report
-from tasks.experiment.assign import CONTROL, check_eligible
+from tasks.experiment.assign import CONTROL, check_eligibility
 from tasks.experiment.guardrails import winners
 from tasks.experiment.rollout import load_source, winner_variants
 from tasks.experiment.sends import control_variant, read_seed_list, read_suppression
-from tasks.experiment.sends import suppress as suppress_customers
 from tasks.experiment.design import design_power, expected_baselines
 from tasks.explain.buckets import variant_factors
 from tasks.partitions import explain_sample
@@ -190,7 +188,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         with run.stage("ingest"):
             if sent:
                 saved = run.reuse("ingest")
-                df, consent, personal = saved["customers"], saved["consent"], saved["personal"]
+                scale.restore(run.path, "ingest", saved.get("parts"))
+                table, consent, personal = saved["table"], saved["consent"], saved["personal"]
                 suppression_files, suppressed = saved["suppression"]["files"], saved["suppression"]["customers_removed"]
                 seeds = None
             else:
@@ -198,15 +197,12 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 if source:  # who unsubscribed, complained or bounced in the source run is never sent again
                     off_ids |= source["opted_out_ids"]
                 seeds = read_seed_list(seed_list) if seed_list else None
-                df, consent = stages.ingest(customers, transactions, {**campaign.columns, **(columns or {})},
-                                            campaign.consent.all_opted_in_basis)
-                df, suppressed = suppress_customers(df, off_emails, off_ids)  # before any model sees them
-                if export and "email" not in df.columns:
-                    raise InputError(f"{customers}: --send export needs an email address column (email, or map one "
-                                     f"with --column email=COLUMN); columns are: {', '.join(df.columns)}")
-                scale.validate(df, customers, checked_docs)
-                check_eligible(df, customers, exp.min_eligible_customers)
-                personal = pii_columns(df)
+                ingested = scale.ingest(checked_docs, customers, transactions,
+                                        {**campaign.columns, **(columns or {})}, campaign.consent.all_opted_in_basis,
+                                        off_emails=off_emails, off_ids=off_ids, needs_email=export)
+                check_eligibility(ingested["eligibility"], customers, exp.min_eligible_customers)
+                table, consent, personal = ingested["table"], ingested["consent"], ingested["personal"]
+                suppressed = ingested["suppressed"]
         config_path = config or str(PROJECT_DIR / "config" / "campaign.yaml")
         inputs = run_inputs(parameters, {"customers": customers, "transactions": transactions, "content": content,
                                          "config": config_path, "seed_list": seed_list,
@@ -232,14 +228,18 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 shutil.move(str(checked_docs), docs)
             scale.settle(run.path)
             if not sent:
-                run.finish("ingest", customers=df, consent=consent, personal=personal,
+                run.finish("ingest", scale.files(run.path, "ingest"), parts=scale.files(run.path, "ingest"),
+                           table=table, consent=consent, personal=personal,
                            suppression={"files": suppression_files, "customers_removed": suppressed})
+            customer_columns = table["columns"]
             with run.stage("segment"):
                 if saved := run.reuse("segment"):
-                    df, profiles = saved["customers"], [SegmentProfile(**p) for p in saved["profiles"]]
+                    scale.restore(run.path, "segment", saved.get("parts"))
+                    profiles = [SegmentProfile(**p) for p in saved["profiles"]]
                 else:
-                    df, profiles = scale.segment(run.path, df, campaign.segmentation, campaign.seed)
-                    run.finish("segment", customers=df, profiles=profiles)
+                    profiles = scale.segment(run.path, campaign.segmentation, campaign.seed)
+                    run.finish("segment", scale.files(run.path, "segment"), parts=scale.files(run.path, "segment"),
+                               profiles=profiles)
             with run.stage("retrieve"):
                 if saved := run.reuse("retrieve"):
                     hits = {k: [Hit(**h) for h in v] for k, v in saved["hits"].items()}
@@ -286,23 +286,26 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                     send_facts["rollout"] = {"source_run": source["run_id"], "source_path": source["path"],
                                              "holdout": campaign.rollout.holdout,
                                              "primary_metric": source["primary_metric"]}
-            with run.stage("assign"):
+            with run.stage("assign"):  # `assignments`: each assigned customer's segment and arm, nothing else
                 if saved := run.reuse("assign"):
+                    scale.restore(run.path, "assign", saved.get("parts"))
                     assignments, weights = saved["assignments"], saved["weights"]
                 else:
                     assignments, weights = scale.assign(
-                        run.path, df, passed, campaign.rollout.holdout if source else exp.control_weight, campaign.seed,
+                        run.path, passed, campaign.rollout.holdout if source else exp.control_weight, campaign.seed,
                         f"{campaign.name}-rollout" if source else campaign.name, 0.0 if source else exp.holdout_weight,
                         None if source else exp.treatment_weights, docs)
-                    run.write_csv("assignments.csv", assignments.select("customer_id", "segment", "arm", "variant_id"))
-                    run.finish("assign", ["assignments.csv"], assignments=assignments, weights=weights)
-                frame = assignments.join(df.drop("segment"), on="customer_id", how="left")
+                    scale.write_csv(run, "assignments.csv", "assign", ["customer_id", "segment", "arm", "variant_id"])
+                    run.finish("assign", ["assignments.csv", *scale.files(run.path, "assign")],
+                               parts=scale.files(run.path, "assign"), assignments=assignments, weights=weights)
             with run.stage("design"):
                 sim = campaign.simulation
-                power_rows = design_power(assignments, expected_baselines(frame, sim.default_open_rate,
+                history = scale.columns_of("assign", ["historical_open_rate", "historical_click_rate"])
+                power_rows = design_power(assignments, expected_baselines(history, sim.default_open_rate,
                                                                           sim.default_click_given_open,
                                                                           sim.convert_given_click),
                                           exp.alpha, exp.power, exp.target_lift)
+                history = None
                 if run.reuse("design") is None:
                     design = design_record(run_id, profiles, variants, assignments, weights, exp, power_rows,
                                            declarations(consent, policy), consent, policy.policy_version,
@@ -321,8 +324,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                         messages = {v.variant_id: v for v in variants if v.status == "passed"}
                         if control:
                             messages[control.variant_id] = control
-                        population = stages.export_sends(run, audit, frame, messages, brand, campaign.send, seeds,
-                                                         control.variant_id if control else None)
+                        population = stages.export_sends(run, audit, scale.joined("assign"), messages, brand,
+                                                         campaign.send, seeds, control.variant_id if control else None)
                         seal(run.path)
                         run.finish("export", ["sends.csv"], population=population)
                 if not run.is_done("outcomes"):
@@ -341,20 +344,21 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 outcome_counts = None
                 with run.stage("engage"):
                     if saved := run.reuse("engage"):
-                        outcomes, truth = saved["outcomes"], saved["truth"]
+                        scale.restore(run.path, "engage", saved.get("parts"))
+                        truth = saved["truth"]
                     else:
                         strategy_of = {v.variant_id: v.strategy for v in variants}
-                        outcomes, truth = scale.simulate(run.path, frame, df, strategy_of, campaign.simulation,
-                                                         campaign.seed)
-                        run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *exp.metrics))
-                        run.finish("engage", ["outcomes.csv"], outcomes=outcomes, truth=truth)
-            frame = None  # a copy of every customer's attributes: not kept through analysis
-            attributes = outcomes.join(df.drop("segment"), on="customer_id", how="left")  # for CUPED and explain
+                        truth = scale.simulate(run.path, strategy_of, campaign.simulation, campaign.seed)
+                        scale.write_csv(run, "outcomes.csv", "engage", ["customer_id", "arm", *exp.metrics])
+                        run.finish("engage", ["outcomes.csv", *scale.files(run.path, "engage")],
+                                   parts=scale.files(run.path, "engage"), truth=truth)
             with run.stage("analyze"):
                 if saved := run.reuse("analyze"):
                     results, srm, guards, wins = saved["results"], saved["srm"], saved["guardrails"], saved["winners"]
-                else:
-                    covariates = {m: c for m, c in exp.covariates.items() if c in df.columns}
+                else:  # the outcomes with the covariates CUPED needs, and no other customer data
+                    covariates = {m: c for m, c in exp.covariates.items() if c in customer_columns}
+                    attributes = (scale.attach(outcomes, list(covariates.values())) if export else
+                                  scale.rows_of("engage", list(covariates.values())))  # loaded by the tasks
                     results, srm = stages.analyze(attributes, metrics, CONTROL, alpha, correction, weights,
                                                   covariates=covariates, caps=exp.caps(), seed=campaign.seed,
                                                   key=artifact_key(run_id))
@@ -367,7 +371,9 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                guardrails=guards, winners=wins)
             with run.stage("explain"):  # the explanation is recomputed unless the report is already done
                 if not run.is_done("report"):
-                    explanation = stages.explain(explain_sample(attributes, campaign.seed, EXPLAIN_ROWS), metrics,
+                    sample = (scale.attach(explain_sample(outcomes, campaign.seed, EXPLAIN_ROWS)) if export else
+                              scale.rows_of("engage", sample=(campaign.seed, EXPLAIN_ROWS)))
+                    explanation = stages.explain(sample, metrics,
                                                  CONTROL, campaign.seed,
                                                  {c: f"personal data ({k})" for c, k in personal.items()}, alpha,
                                                  correction)
@@ -378,12 +384,12 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                     run.finish("explain", ["attribution.csv", "attribute_lifts.csv", "variant_factors.csv"])
             with run.stage("report"):
                 if run.reuse("report") is None:
-                    facts = {"run_id": run_id, "customers": df.height, "profiles": profiles, "hits": hits,
+                    facts = {"run_id": run_id, "customers": table["rows"], "profiles": profiles, "hits": hits,
                              "variants": variants, "assignments": assignments, "documents": documents,
                              "backends": backends.model_dump(), "simulation": campaign.simulation, "truth": truth,
                              "policy_version": policy.policy_version, "seconds": run.seconds, "design": power_rows,
                              "declarations": sealed["declarations"], "consent": consent, "personal": personal,
-                             "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in df.columns},
+                             "cuped_skipped": {m: c for m, c in exp.covariates.items() if c not in customer_columns},
                              "approval": approval, "send": sealed.get("send") or send_facts, "guardrails": guards,
                              "outcome_counts": outcome_counts, "winners": wins}
                     title, sections = campaign_report(facts, results, srm, explanation, factors, exp)
@@ -393,13 +399,13 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                     stages.publish_report(markdown, audit_summary(variants, run.file("audit_log.csv")),
                                           key=artifact_key(run_id))
                     run.finish("report", ["report.md", "report.html"])
-            manifest = build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments,
+            manifest = build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, table["rows"], assignments,
                                       variants, power_rows, simulated=not export)
             manifest.update(send=sealed.get("send") or send_facts,
                             outcomes_read_back=outcome_counts, guardrails_flagged=int(guards["flagged"].sum()),
                             consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
                             approval=approval, stages_reused=run.reused, **scale.record(),
-                            cuped_skipped={m: c for m, c in exp.covariates.items() if c not in df.columns})
+                            cuped_skipped={m: c for m, c in exp.covariates.items() if c not in customer_columns})
             if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
                 manifest["generation_usage"] = generator.usage_report()
             run.write_json("manifest.json", manifest)

@@ -19,6 +19,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from config import Scale, load_scale
+from tasks.errors import InputError
 from tasks import partitions as P
 
 def _on_worker(fn):
@@ -44,13 +45,18 @@ validate_part = task(name="validate-customers-part", cache_policy=NO_CACHE)(_on_
 segment_part = task(name="segment-part", cache_policy=NO_CACHE)(_on_worker(P.segment_part))
 assign_part = task(name="assign-part", cache_policy=NO_CACHE)(_on_worker(P.assign_part))
 simulate_part = task(name="simulate-part", cache_policy=NO_CACHE)(_on_worker(P.simulate_part))
+eligible_segments_part = task(name="eligible-segments-part", cache_policy=NO_CACHE)(_on_worker(P.eligible_segments_part))
 
 
 @task(name="segment-fit", cache_policy=NO_CACHE)
-def fit_segmenter(df: pl.DataFrame, method: str, k_range, min_share: float, seed: int, features):
+def fit_segmenter(paths: list[str], method: str, k_range, min_share: float, seed: int, features):
+    """The segmenter learned once on every customer's features (read here from the partitions)."""
     from tasks.segmentation import make_segmenter
 
-    return make_segmenter(method, k_range, min_share, seed, features).fit(df)
+    columns = list(dict.fromkeys([*features, "recency_days", "frequency", "monetary"]))
+    segmenter = make_segmenter(method, k_range, min_share, seed, features).fit(P.read_parts(paths, columns))
+    del segmenter.labels_  # one label per customer of the file: not shipped to every partition's task
+    return segmenter
 
 
 class Partitioned:
@@ -99,21 +105,26 @@ class Partitioned:
         return {"task_runner": self.kind, "partitions": self.count, "partition_rows": self.rows}
 
     # ------------------------------------------------------------------------------------ stages
-    def validate(self, df: pl.DataFrame, source: str, docs_dir: Path) -> None:
-        """Global id uniqueness, then the customer checkpoint mapped over the partitions."""
-        P.check_unique_ids(df, source)
-        paths = P.write_parts(df, self._tmp / "ingest", self.rows)
+    def ingest(self, docs_dir: Path, customers: str, *args, **kwargs) -> dict:
+        """The customer file read and written as partitions (the ingest task: `stages.ingest`'s arguments),
+        then the customer checkpoint (Great Expectations) mapped over them."""
+        from flows import stages
+
+        info = stages.ingest(customers, *args, folder=str(self._tmp / "ingest"), rows=self.rows, **kwargs)
+        paths = self.parts["ingest"] = info["parts"]
         self.count = len(paths)
-        self.map(validate_part, [{"path": p, "source": str(source), "index": i, "docs_dir": self._docs(docs_dir, i),
-                                  "offset": o, "partitions": len(paths)}
-                                 for i, (p, (o, _)) in enumerate(zip(paths, P.bounds(df.height, self.rows)))])
-        self.parts["ingest"] = paths
+        offsets = [o for o, _ in P.bounds(info["table"]["rows"], self.rows)]
+        self.map(validate_part, [{"path": p, "source": str(customers), "index": i, "docs_dir": self._docs(docs_dir, i),
+                                  "offset": o, "partitions": len(paths)} for i, (p, o) in enumerate(zip(paths, offsets))])
+        return info
 
     def settle(self, run_path: Path) -> None:
         """Move the checked partitions into the run folder once it is the run's (stages/ingest/)."""
-        if "ingest" in self.parts:
+        if any(Path(p).is_relative_to(self._tmp) for p in self.parts.get("ingest", [])):  # read by this start
             target = run_path / "stages" / "ingest"
             target.mkdir(parents=True, exist_ok=True)
+            for stale in target.glob("part-*.parquet"):  # an earlier start's partitions (another partition size)
+                stale.unlink()
             self.parts["ingest"] = [str(Path(shutil.move(p, target / Path(p).name))) for p in self.parts["ingest"]]
 
     def _docs(self, docs_dir: Path | None, index: int) -> str | None:
@@ -121,59 +132,97 @@ class Partitioned:
             return None
         return str(docs_dir if self.count <= 1 else Path(docs_dir) / f"part-{index:05d}")
 
-    def _inputs(self, run_path: Path, stage: str, frame: pl.DataFrame) -> list[str]:
-        """This stage's input partitions: as written earlier in this process, else cut from the frame (a
-        resumed run whose earlier stages were reused)."""
-        if stage not in self.parts:
-            self.parts[stage] = P.write_parts(frame, run_path / "stages" / stage, self.rows)
-            self.count = len(self.parts[stage])
-        return self.parts[stage]
+    # ------------------------------------------------------------------------------------ the catalog
+    # A stage's partitions are its output: the run folder records them (relative paths, hashed with the stage),
+    # so a resumed run, a Dask worker and the flow all read the same files; the flow holds no customer rows.
+    def files(self, run_path: Path, stage: str) -> list[str]:
+        """`stage`'s partition files relative to the run folder (for RunDir.finish)."""
+        return [str(Path(p).relative_to(run_path)) for p in self.parts[stage]]
 
-    def segment(self, run_path: Path, df: pl.DataFrame, seg, seed: int):
+    def restore(self, run_path: Path, stage: str, files: list[str] | None) -> None:
+        """The partitions of a stage a resumed run reuses."""
+        if files is None:
+            raise InputError(f"{run_path}: this run folder was written by an earlier version of cpo, which kept the "
+                             f"customers in one file; start a new run (a new --out folder)")
+        self.parts[stage] = [str(run_path / f) for f in files]
+        self.count = len(files)
+
+    def read(self, stage: str, columns: list[str] | None = None) -> pl.DataFrame:
+        """`columns` of a stage's rows, concatenated in file order (a narrow frame: keep it narrow)."""
+        return P.read_parts(self.parts[stage], columns)
+
+    def rows_of(self, stage: str, columns: list[str] | None = None, sample: tuple[int, int] | None = None) -> P.Rows:
+        """A stage's rows (assignments, outcomes) with their customers' `columns` (all by default), described
+        for a task to load; `sample=(seed, rows)`: only the explanation's seeded sample of them."""
+        return P.Rows(tuple(self.parts[stage]), tuple(self.parts["segment"]),
+                      tuple(columns) if columns is not None else None, sample)
+
+    def joined(self, stage: str, columns: list[str] | None = None) -> pl.DataFrame:
+        return self.rows_of(stage, columns).load()
+
+    def columns_of(self, stage: str, columns: list[str]) -> pl.DataFrame:
+        """Just the customers' `columns` (those the file has) for a stage's rows, in file order."""
+        return pl.concat([p.select(c for c in columns if c in p.columns) for p in self.rows_of(stage, columns).parts()],
+                         how="vertical")
+
+    def attach(self, frame: pl.DataFrame, columns: list[str] | None = None) -> pl.DataFrame:
+        """An in-memory frame of customers (outcomes read back) with their `columns` (all by default)."""
+        ids = frame["customer_id"].implode()
+        customers = pl.concat([P.customers_part(p, columns, ids) for p in self.parts["segment"]], how="vertical")
+        customers = customers.select("customer_id", *[c for c in customers.columns if c not in frame.columns])
+        return frame.join(customers, on="customer_id", how="left", maintain_order="left")
+
+    def write_csv(self, run, name: str, stage: str, columns: list[str]) -> None:
+        """A contract CSV (assignments.csv, outcomes.csv) written from a stage's partitions, one at a time."""
+        run.write_csv(name, (pl.read_parquet(p, columns=columns) for p in self.parts[stage]))
+
+    # ------------------------------------------------------------------------------------ stages
+    def segment(self, run_path: Path, seg, seed: int):
+        """Fit the segmenter once on the features of every customer, apply it to each partition; the profiles
+        from the segmented partitions."""
         from tasks.segmentation import profile_segments
 
-        columns = [c for c in dict.fromkeys([*seg.features, "recency_days", "frequency", "monetary"]) if c in df.columns]
-        segmenter = fit_segmenter(df.select(columns), seg.method, seg.k_range, seg.min_segment_share, seed,
+        segmenter = fit_segmenter(self.parts["ingest"], seg.method, seg.k_range, seg.min_segment_share, seed,
                                   seg.features)
-        sources = self._inputs(run_path, "ingest", df)
+        sources = self.parts["ingest"]
         outputs = [P.part_path(run_path / "stages" / "segment", i) for i in range(len(sources))]
         self.map(segment_part, [{"src": s, "segmenter": segmenter, "dst": d} for s, d in zip(sources, outputs)])
         self.parts["segment"] = outputs
-        out = P.read_parts(outputs)
-        profiles = profile_segments(out)
+        profiles = profile_segments(self.read("segment", ["segment", "recency_days", "frequency", "monetary", "age",
+                                                          "historical_open_rate", "preferred_category"]))
         get_run_logger().info("segments: %s", {p.name: p.size for p in profiles})
-        return out, profiles
+        return profiles
 
-    def assign(self, run_path: Path, df: pl.DataFrame, passed: dict, control_weight: float, seed: int, salt: str,
-               holdout: float, treatment_weights: dict | None, docs_dir: Path):
-        from tasks.experiment.assign import arm_weights, eligible
+    def assign(self, run_path: Path, passed: dict, control_weight: float, seed: int, salt: str, holdout: float,
+               treatment_weights: dict | None, docs_dir: Path):
+        """Arms per partition; returns who is in which segment and arm (narrow: no customer data) and the weights."""
+        from tasks.experiment.assign import arm_weights
 
-        present = sorted(set(df.filter(eligible(df))["segment"].unique().drop_nulls().to_list()))
+        sources = self.parts["segment"]
+        present = sorted(set().union(*self.map(eligible_segments_part, [{"src": s} for s in sources])))
         weights = {s: arm_weights(list(passed.get(s, {})), control_weight, treatment_weights) for s in present}
-        sources = self._inputs(run_path, "segment", df)
         outputs = [P.part_path(run_path / "stages" / "assign", i) for i in range(len(sources))]
         self.map(assign_part, [{"src": s, "passed": passed, "weights": weights, "seed": seed, "salt": salt,
                                 "holdout": holdout, "dst": d, "docs_dir": self._docs(docs_dir, i)}
                                for i, (s, d) in enumerate(zip(sources, outputs))])
         self.parts["assign"] = outputs
-        assignments = P.read_parts(outputs)
-        sizes = dict(assignments.group_by("arm").len().sort("arm").iter_rows())
-        get_run_logger().info("assigned %d customers: %s", assignments.height, sizes)
-        return assignments, weights
+        arms = self.read("assign", ["segment", "arm"])
+        get_run_logger().info("assigned %d customers: %s", arms.height,
+                              dict(arms.group_by("arm").len().sort("arm").iter_rows()))
+        return arms, weights
 
-    def simulate(self, run_path: Path, frame: pl.DataFrame, df: pl.DataFrame, strategy_of: dict, sim, seed: int):
+    def simulate(self, run_path: Path, strategy_of: dict, sim, seed: int) -> dict:
+        """Simulated outcomes per partition (stages/engage/); returns the true lifts, merged from each
+        partition's sufficient statistics."""
         from tasks.experiment.simulate import merge_truth, true_lifts, typical_order_value
 
-        typical = typical_order_value(df)
-        if "assign" in self.parts and "segment" in self.parts:
-            pairs = list(zip(self.parts["assign"], self.parts["segment"]))
-        else:  # reused stages: the assigned customers with their attributes, cut afresh
-            pairs = [(p, p) for p in P.write_parts(frame, run_path / "stages" / "engage" / "input", self.rows)]
-        outputs = [P.part_path(run_path / "stages" / "engage", i) for i in range(len(pairs))]
+        typical = typical_order_value(self.read("ingest", ["frequency", "monetary"]))
+        outputs = [P.part_path(run_path / "stages" / "engage", i) for i in range(len(self.parts["assign"]))]
         sums = self.map(simulate_part, [{"assign_src": a, "customers_src": c, "strategy_of": strategy_of, "sim": sim,
                                          "seed": seed, "typical": typical, "dst": d}
-                                        for (a, c), d in zip(pairs, outputs)])
-        return P.read_parts(outputs), true_lifts(merge_truth(sums))
+                                        for a, c, d in zip(self.parts["assign"], self.parts["segment"], outputs)])
+        self.parts["engage"] = outputs
+        return true_lifts(merge_truth(sums))
 
 
 def worker_env() -> dict:

@@ -1,7 +1,9 @@
 """Prefect tasks: each wraps a pure function from `tasks/` with retries, logging and artifacts.
 
-Frames are passed in memory, so input hashing for caching is off (NO_CACHE): hashing a 1M-row frame would
-cost more than the stage. Input errors are never retried; backend calls are.
+Input hashing for caching is off (NO_CACHE): hashing a 1M-row frame would cost more than the stage. Prefect
+keeps every task's arguments and return value until the flow ends, so the per-customer tasks take and return
+paths (`tasks.partitions.Rows`: a frame described, loaded inside the task), never the customers' rows. Input
+errors are never retried; backend calls are.
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.checkpoints import run_checkpoint
 from tasks.errors import CpoError, InputError, SafetyGateError
-from tasks.experiment.analysis import lift_table, srm_checks
+from tasks.experiment.analysis import analyze_parts, srm_from_counts
 from tasks.explain import Explanation
 from tasks.explain import explain as explain_effects
 from tasks.ingest import load_customers, resolve_consent
+from tasks.partitions import Rows, loaded
 from tasks.records import Document, SegmentProfile, Variant
 from tasks.retrieval import Retriever, retrieve_for_segments
 from tasks.safety import Screener, message_of
@@ -37,13 +40,28 @@ def _transient(task, task_run, state) -> bool:
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest(customers: str, transactions: str | None, columns: dict[str, str],
-           all_opted_in_basis: str | None) -> tuple[pl.DataFrame, dict]:
+def ingest(customers: str, transactions: str | None, columns: dict[str, str], all_opted_in_basis: str | None,
+           folder: str, rows: int, off_emails: set[str] = frozenset(), off_ids: set[str] = frozenset(),
+           needs_email: bool = False) -> dict:
+    """Read the customer file (names, types, consent), drop the suppressed customers, check that the ids are
+    unique over the whole file and write it as partitions of `rows` customers to `folder`. Returns what the run
+    records about it and who may be emailed (counts), never its rows (the partitions are the customers now)."""
+    from tasks.experiment.assign import eligibility
+    from tasks.experiment.sends import suppress
+    from tasks.partitions import check_unique_ids, write_parts
+    from tasks.privacy import pii_columns
+
     df, consent = resolve_consent(load_customers(customers, columns, transactions), columns, all_opted_in_basis,
                                   Path(customers))
+    df, suppressed = suppress(df, off_emails, off_ids)  # before any model sees them
+    if needs_email and "email" not in df.columns:
+        raise InputError(f"{customers}: --send export needs an email address column (email, or map one with "
+                         f"--column email=COLUMN); columns are: {', '.join(df.columns)}")
+    check_unique_ids(df, customers)
     get_run_logger().info("ingested %d customers, %d columns; consent: %s", df.height, df.width,
                           consent.get("column") or consent["rule"])
-    return df, consent
+    return {"parts": write_parts(df, folder, rows), "table": {"rows": df.height, "columns": df.columns},
+            "consent": consent, "personal": pii_columns(df), "suppressed": suppressed, "eligibility": eligibility(df)}
 
 
 @task(name="retrieve", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
@@ -105,13 +123,14 @@ def validate_screening(variants: list[Variant], audit: AuditLog, docs_dir: Path 
 
 
 @task(name="analyze", cache_policy=NO_CACHE)
-def analyze(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: float, correction: str,
+def analyze(outcomes: pl.DataFrame | Rows, metrics: list[str], control: str, alpha: float, correction: str,
             weights: dict | None, segment: str | None = "segment", arm: str = "arm",
             covariates: dict[str, str] | None = None, caps: dict[str, float] | None = None, seed: int = 0,
             key: str = "analysis"):
-    results = lift_table(outcomes, metrics, control, alpha, correction, arm=arm, segment=segment,
-                         covariates=covariates, caps=caps, seed=seed)
-    srm = srm_checks(outcomes, weights, arm=arm, segment=segment)
+    parts = outcomes.parts if isinstance(outcomes, Rows) else (lambda: [outcomes])  # partitions: never all at once
+    results, arms = analyze_parts(parts, metrics, control, alpha, correction, arm=arm, segment=segment,
+                                  covariates=covariates, caps=caps, seed=seed)
+    srm = srm_from_counts(arms, weights)
     table = lift_summary(results.filter(pl.col("segment") == "all"))
     create_table_artifact(key=f"{key}-lift-table", table=table, description="Lift per arm and metric (all customers)")
     for row in table:
@@ -133,9 +152,9 @@ def lift_summary(overall: pl.DataFrame) -> list[dict]:
 
 
 @task(name="explain", cache_policy=NO_CACHE)
-def explain(frame: pl.DataFrame, metrics: list[str], control: str, seed: int, exclude: dict[str, str] | set[str], alpha: float,
+def explain(frame: pl.DataFrame | Rows, metrics: list[str], control: str, seed: int, exclude: dict[str, str] | set[str], alpha: float,
             correction: str) -> Explanation:
-    result = explain_effects(frame, metrics, control, seed, exclude=exclude, alpha=alpha, correction=correction)
+    result = explain_effects(loaded(frame), metrics, control, seed, exclude=exclude, alpha=alpha, correction=correction)
     reliable = sorted({f"{m}/{a}" for (m, a), q in result.qini.items() if q.reliable})
     get_run_logger().info("effect models fitted on %d of %d rows; reliable drivers for: %s", result.n_fit,
                           result.n_total, ", ".join(reliable) or "none")
@@ -178,9 +197,12 @@ def export_sends(run, audit: AuditLog, frame: pl.DataFrame, messages: dict[str, 
 
 
 @task(name="guardrails", cache_policy=NO_CACHE)
-def guardrails(outcomes: pl.DataFrame, metrics: list[str], control: str, alpha: float) -> pl.DataFrame:
+def guardrails(outcomes: pl.DataFrame | Rows, metrics: list[str], control: str, alpha: float) -> pl.DataFrame:
     from tasks.experiment.guardrails import guardrail_table
 
+    if isinstance(outcomes, Rows):  # the few columns a guardrail reads, partition by partition
+        outcomes = pl.concat([p.select(c for c in ("arm", "segment", *metrics) if c in p.columns)
+                              for p in outcomes.parts()], how="vertical")
     table = guardrail_table(outcomes, metrics, control, alpha)
     for r in table.filter(pl.col("flagged") & (pl.col("segment") == "all")).iter_rows(named=True):
         get_run_logger().warning("guardrail: %s raises %s (%.4f vs %.4f, one-sided p %.3g)", r["arm"], r["metric"],

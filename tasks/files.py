@@ -14,6 +14,7 @@ import csv
 import io
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
@@ -167,17 +168,20 @@ def safe_cell(value: str) -> str:
     return "'" + value if _FORMULA.search(value) and not _PLAIN_NUMBER.search(value) else value
 
 
-def write_csv(df: pl.DataFrame, path: str | Path, exact: bool = False) -> Path:
-    """The product's CSV writer: formula cells neutralised, nested values as JSON, written whole. `exact`:
-    cells as they are (sends.csv: the text an email service sends must not gain a quote; its producer
-    guarantees no customer value starts a cell with a formula character)."""
+def write_csv(df: pl.DataFrame | Iterable[pl.DataFrame], path: str | Path, exact: bool = False) -> Path:
+    """The product's CSV writer: formula cells neutralised, nested values as JSON, written whole. `df` may be
+    the frames of a file's partitions in order (read one at a time: a file larger than memory), written as one
+    CSV under the first one's header. `exact`: cells as they are (sends.csv: the text an email service sends
+    must not gain a quote; its producer guarantees no customer value starts a cell with a formula character)."""
     target = Path(path)
-    nested = [n for n, t in df.schema.items() if isinstance(t, (pl.List, pl.Array, pl.Struct))]
-    if nested:
-        df = df.with_columns(pl.col(n).map_elements(_json, return_dtype=pl.String) for n in nested)
     tmp = target.with_name(f".{target.name}.tmp")
-    df = df.rename({c: safe_cell(c) for c in df.columns if safe_cell(c) != c})  # header cells too
-    (df if exact else neutralise(df)).write_csv(tmp)
+    with tmp.open("wb") as out:
+        for i, part in enumerate([df] if isinstance(df, pl.DataFrame) else df):
+            nested = [n for n, t in part.schema.items() if isinstance(t, (pl.List, pl.Array, pl.Struct))]
+            if nested:
+                part = part.with_columns(pl.col(n).map_elements(_json, return_dtype=pl.String) for n in nested)
+            part = part.rename({c: safe_cell(c) for c in part.columns if safe_cell(c) != c})  # header cells too
+            (part if exact else neutralise(part)).write_csv(out, include_header=i == 0)
     os.replace(tmp, target)
     return target
 

@@ -135,6 +135,9 @@ def check_distinct_ids(df: pl.DataFrame, source: Path) -> None:
     plain = not df.select(pl.col("customer_id").str.contains(r"[^\x00-\x7f]").any()).item()
     folded = (pl.col("customer_id").str.to_lowercase() if plain  # ASCII: case is all that can differ, vectorised
               else pl.col("customer_id").map_elements(canonical, return_dtype=pl.String))
+    counts = df.select(pl.col("customer_id").n_unique().alias("ids"), folded.n_unique().alias("canonical"))
+    if counts["ids"].item() == counts["canonical"].item():  # no two ids fold onto one: nothing to name
+        return
     ids = df.select(pl.col("customer_id"), folded.alias("canonical"))
     clash = ids.filter(pl.col("canonical").is_duplicated() & ~pl.col("customer_id").is_duplicated())
     if clash.height:

@@ -12,8 +12,8 @@ from tasks.experiment.assign import HOLDOUT
 PACKAGES = ["prefect", "polars", "great-expectations", "scikit-learn", "pingouin", "numpy", "pydantic"]
 
 
-def build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, df, assignments, variants,
-                   design, simulated: bool = True) -> dict:
+def build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth, customers: int, assignments,
+                   variants, design, simulated: bool = True) -> dict:
     arms = assignments.group_by("arm").len().sort("arm").to_dicts()
     return {
         "run_id": run_id, "status": "complete",
@@ -26,7 +26,7 @@ def build_manifest(run, run_id, campaign, policy, backends, inputs, audit, truth
                         "assumptions": campaign.simulation.model_dump(mode="json"), "true_rel_lift": truth}
                        if simulated else {"note": "nothing simulated: outcomes were read back from the email "
                                                   "service's events (cpo outcomes)"}),
-        "counts": {"customers": df.height, "assigned": int((assignments["arm"] != HOLDOUT).sum()),
+        "counts": {"customers": customers, "assigned": int((assignments["arm"] != HOLDOUT).sum()),
                    "arms": {a["arm"]: a["len"] for a in arms}, "variants": len(variants),
                    "variants_passed": sum(v.status == "passed" for v in variants)},
         "design": {"target_lift": campaign.experiment.target_lift, "power": campaign.experiment.power, "arms": design},

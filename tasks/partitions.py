@@ -11,6 +11,7 @@ concatenated outputs are the same whatever the partition size or where the parti
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -42,7 +43,10 @@ def write_parts(df: pl.DataFrame, folder: str | Path, rows: int) -> list[str]:
 
 
 def read_parts(paths: list[str], columns: list[str] | None = None) -> pl.DataFrame:
-    """The partitions concatenated in order: the frame they were cut from."""
+    """The partitions concatenated in order: the frame they were cut from (or those of its `columns` it has)."""
+    if columns is not None:
+        have = pl.read_parquet_schema(paths[0])
+        columns = [c for c in columns if c in have]
     return pl.concat([pl.read_parquet(p, columns=columns) for p in paths], how="vertical")
 
 
@@ -121,12 +125,75 @@ def simulate_part(assign_src: str, customers_src: str, strategy_of: dict, sim, s
     return truth_sums(sent, arms, strategies, baseline(sent, sim), sim) if (arms != CONTROL).any() else {}
 
 
-def explain_sample(frame: pl.DataFrame, seed: int, rows: int) -> pl.DataFrame:
-    """A seeded sample of about `rows` customers for the explanation, chosen by each customer's own hash (so
-    the same customers whatever the partitioning), in file order; the whole frame when it is small."""
+def explain_sample(frame: pl.DataFrame, seed: int, rows: int, total: int | None = None) -> pl.DataFrame:
+    """A seeded sample of about `rows` of `total` customers (default: the frame's) for the explanation, chosen by
+    each customer's own hash (so the same customers whatever the partitioning), in file order; the whole frame
+    when it is small. A partition passes the whole file's `total`."""
     from tasks.experiment.assign import hash_unit
 
-    if frame.height <= rows:
+    total = frame.height if total is None else total
+    if total <= rows:
         return frame
-    keep = hash_unit(frame["customer_id"], seed, "explain-sample") < rows / frame.height
-    return frame.filter(pl.Series(keep))
+    keep = hash_unit(frame["customer_id"], seed, "explain-sample") < rows / total
+    return frame.filter(pl.Series(keep, dtype=pl.Boolean))
+
+
+def eligible_segments_part(src: str) -> list[str]:
+    """The segments of one partition's customers who may be emailed."""
+    from tasks.experiment.assign import eligible
+
+    names = [c for c in ("segment", "email_opt_in", "email") if c in pl.read_parquet_schema(src)]
+    df = pl.read_parquet(src, columns=names)
+    return df.filter(eligible(df))["segment"].unique().drop_nulls().to_list()
+
+
+def join_part(left: str, right: str, columns: list[str] | None = None, seed: int | None = None,
+              sample: int | None = None, total: int | None = None) -> pl.DataFrame:
+    """One partition's rows of `left` (assignments, outcomes) with their customers' attributes from `right`
+    (`columns`; every column but those `left` has, by default), in `left`'s order; optionally only the
+    explanation's sample (`seed`, `sample` of `total`)."""
+    rows = pl.read_parquet(left)
+    if sample is not None:
+        rows = explain_sample(rows, seed, sample, total)
+    wanted = pl.read_parquet_schema(right) if columns is None else columns
+    customers = customers_part(right, [c for c in wanted if c not in rows.columns])
+    return rows.join(customers, on="customer_id", how="left", maintain_order="left")
+
+
+def customers_part(path: str, columns: list[str] | None = None, ids: pl.Series | None = None) -> pl.DataFrame:
+    """customer_id and those of `columns` (all by default) the partition has; only `ids` (imploded) if given."""
+    have = pl.read_parquet_schema(path)
+    wanted = ["customer_id", *[c for c in (have if columns is None else columns) if c in have and c != "customer_id"]]
+    frame = pl.read_parquet(path, columns=wanted)
+    return frame if ids is None else frame.filter(pl.col("customer_id").is_in(ids))
+
+
+def rows_in(paths: list[str]) -> int:
+    return pl.scan_parquet(paths).select(pl.len()).collect().item() if paths else 0
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A frame described, not held: a stage's partitions (`left`: assignments, outcomes) with their customers'
+    `columns` from the aligned customer partitions (`right`; all columns when None), optionally only the
+    explanation's seeded sample (`sample` = (seed, rows)). Tasks take this and load it themselves, so a frame
+    of millions of rows lives only while the task that needs it runs (Prefect keeps every task's arguments and
+    return values until the flow ends)."""
+    left: tuple[str, ...]
+    right: tuple[str, ...]
+    columns: tuple[str, ...] | None = None
+    sample: tuple[int, int] | None = None
+
+    def parts(self):
+        """The partitions' frames in file order, one at a time."""
+        total = rows_in(list(self.left)) if self.sample else None
+        seed, rows = self.sample or (None, None)
+        columns = list(self.columns) if self.columns is not None else None
+        return (join_part(a, b, columns, seed, rows, total) for a, b in zip(self.left, self.right))
+
+    def load(self) -> pl.DataFrame:
+        return pl.concat(list(self.parts()), how="vertical")
+
+
+def loaded(frame: pl.DataFrame | Rows) -> pl.DataFrame:
+    return frame.load() if isinstance(frame, Rows) else frame

@@ -49,37 +49,46 @@ def rfm_scores(df: pl.DataFrame) -> np.ndarray:
     return scored.to_numpy()
 
 
+RULE_NAMES = np.array([name for name, _ in RFM_RULES], dtype=object)
+
+
 def name_by_rules(scores: np.ndarray) -> np.ndarray:
+    """The first rule each row's (r, f, m) scores satisfy, by name (the last rule matches everyone)."""
     r, f, m = scores[:, 0], scores[:, 1], scores[:, 2]
-    names = np.array([""] * len(scores), dtype=object)
-    for name, rule in RFM_RULES:
-        hit = (names == "") & rule(r, f, m)
-        names[hit] = name
-    return names
+    code = np.full(len(scores), len(RFM_RULES) - 1, dtype=np.int8)
+    for i, (_, rule) in reversed(list(enumerate(RFM_RULES[:-1]))):  # the first match is written last
+        code[rule(r, f, m)] = i
+    return RULE_NAMES[code]
 
 
 def merge_small(names: np.ndarray, points: np.ndarray, min_share: float, min_segments: int = 3) -> np.ndarray:
     """Fold segments below `min_share` into the segment with the nearest centroid (keeps >= min_segments)."""
-    names = names.copy()
+    labels = np.array(sorted(set(names.tolist())), dtype=object)  # as np.unique, without sorting every row
+    index = {name: i for i, name in enumerate(labels)}
+    code = np.fromiter((index[n] for n in names), dtype=np.int64, count=len(names))
+    alive = list(range(len(labels)))
     while True:
-        labels, counts = np.unique(names, return_counts=True)
-        if len(labels) <= min_segments or counts.min() >= min_share * len(names):
-            return names
-        small = labels[counts.argmin()]
-        centroids = {lab: points[names == lab].mean(axis=0) for lab in labels}
-        others = [lab for lab in labels if lab != small]
-        target = min(others, key=lambda lab: np.linalg.norm(centroids[lab] - centroids[small]))
-        names[names == small] = target
+        counts = np.bincount(code, minlength=len(labels))
+        if len(alive) <= min_segments or counts[alive].min() >= min_share * len(names):
+            return labels[code]
+        small = alive[int(np.argmin(counts[alive]))]
+        centroids = {c: points[code == c].mean(axis=0) for c in alive}
+        others = [c for c in alive if c != small]
+        target = min(others, key=lambda c: np.linalg.norm(centroids[c] - centroids[small]))
+        code[code == small] = target
+        alive.remove(small)
 
 
-def score_cuts(values: np.ndarray, descending: bool) -> np.ndarray:
+def score_cuts(values: np.ndarray, descending: bool, scores: np.ndarray | None = None) -> np.ndarray:
     """The 4 values where the quintile score of `rfm_scores` steps up, learned once on the whole file.
     score = 1 + (number of cuts reached) gives each customer of that file exactly its rank-based score (the
-    score never decreases along the value), and scores a customer of any other frame (a partition) alike."""
-    rank = pl.col("v").rank("average", descending=descending)
-    scores = pl.DataFrame({"v": values}).select(((rank - 1) / pl.len() * 5).floor().cast(pl.Int8).clip(0, 4) + 1)
+    score never decreases along the value), and scores a customer of any other frame (a partition) alike.
+    `scores`: the file's scores for these values, when already computed."""
+    if scores is None:
+        rank = pl.col("v").rank("average", descending=descending)
+        scores = pl.DataFrame({"v": values}).select(((rank - 1) / pl.len() * 5).floor().cast(pl.Int8).clip(0, 4) + 1)
+        scores = scores["v"].to_numpy()
     order = -values if descending else values
-    scores = scores["v"].to_numpy()
     return np.array([order[scores >= s].min() if (scores >= s).any() else np.inf for s in range(2, 6)])
 
 
@@ -95,12 +104,13 @@ class RFMSegmenter:
     def fit(self, df: pl.DataFrame) -> "RFMSegmenter":
         scores = rfm_scores(df)
         x = df.select(pl.col(c).cast(pl.Float64) for c in ("recency_days", "frequency", "monetary")).to_numpy()
-        self.cuts_ = [score_cuts(x[:, 0], True), score_cuts(x[:, 1], False), score_cuts(x[:, 2], False)]
+        self.cuts_ = [score_cuts(x[:, 0], True, scores[:, 0]), score_cuts(x[:, 1], False, scores[:, 1]),
+                      score_cuts(x[:, 2], False, scores[:, 2])]
         raw = name_by_rules(scores)
         names = merge_small(raw, scores.astype(float), self.min_share)
         self.merged_ = dict(zip(raw.tolist(), names.tolist()))  # whole segments are merged, never part of one
         self.terciles_ = None
-        if len(np.unique(names)) < 3:  # degenerate data (e.g. everyone alike): fall back to value terciles
+        if len(set(names.tolist())) < 3:  # degenerate data (e.g. everyone alike): fall back to value terciles
             names = value_terciles(scores)
             total = scores.sum(axis=1)
             self.terciles_ = np.quantile(total, [1 / 3, 2 / 3])

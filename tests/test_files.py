@@ -160,3 +160,18 @@ def test_header_names_are_trimmed_and_a_repeated_one_is_refused(tmp_path):
 def test_header_cells_are_neutralised_too(tmp_path):
     write_csv(pl.DataFrame({"=HYPERLINK(1)": ["a"], "@SUM(1)": ["b"]}), tmp_path / "o.csv")
     assert (tmp_path / "o.csv").read_text().splitlines()[0] == "'=HYPERLINK(1),'@SUM(1)"
+
+
+@given(st.lists(st.tuples(st.text(max_size=12), st.one_of(st.none(), st.floats(allow_nan=False, width=64)),
+                          st.integers(-10**12, 10**12)), max_size=40),
+       st.lists(st.integers(0, 40), max_size=5))
+def test_a_file_written_from_its_partitions_is_the_file_written_whole(tmp_path_factory, rows, cuts):
+    """assignments.csv and outcomes.csv are written partition by partition: the bytes must not depend on it
+    (header once, quoting, neutralised formulas, float formatting), including empty partitions."""
+    folder = tmp_path_factory.mktemp("csv")
+    df = pl.DataFrame(rows, schema={"id": pl.String, "value": pl.Float64, "n": pl.Int64}, orient="row")
+    bounds = sorted({0, df.height, *[min(c, df.height) for c in cuts]})
+    parts = [df.slice(a, b - a) for a, b in zip(bounds, bounds[1:])] or [df]
+    write_csv(df, folder / "whole.csv")
+    write_csv(iter(parts), folder / "parts.csv")
+    assert (folder / "parts.csv").read_bytes() == (folder / "whole.csv").read_bytes()

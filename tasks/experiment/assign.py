@@ -111,17 +111,27 @@ def unscreened_sends(assignments: pl.DataFrame, passed: dict[str, dict[int, str]
     return assignments.filter(pl.col("variant_id").is_not_null() & ~pl.col("variant_id").is_in(allowed)).height
 
 
+def eligibility(customers: pl.DataFrame) -> dict:
+    """How many customers may be emailed, of how many, and why the others may not (None: the file cannot say)."""
+    no_address = pl.col("email").is_null() | (pl.col("email").cast(pl.String).str.strip_chars() == "")
+    return {"eligible": customers.select(eligible(customers).sum()).item(), "customers": customers.height,
+            "not_opted_in": customers.select((~pl.col("email_opt_in").fill_null(False)).sum()).item()
+            if "email_opt_in" in customers.columns else None,
+            "no_address": customers.select(no_address.sum()).item() if "email" in customers.columns else None}
+
+
 def check_eligible(customers: pl.DataFrame, source: str, minimum: int) -> int:
     """Stop before anything is written when too few customers may be emailed; say why they may not."""
-    n = customers.select(eligible(customers).sum()).item()
+    return check_eligibility(eligibility(customers), source, minimum)
+
+
+def check_eligibility(counts: dict, source: str, minimum: int) -> int:
+    """check_eligible from the counts of `eligibility`."""
+    n = counts["eligible"]
     if n >= minimum:
         return n
-    why = []
-    if "email_opt_in" in customers.columns:
-        why.append(f"{customers.select((~pl.col('email_opt_in').fill_null(False)).sum()).item()} have not opted in")
-    if "email" in customers.columns:
-        no_address = pl.col("email").is_null() | (pl.col("email").cast(pl.String).str.strip_chars() == "")
-        why.append(f"{customers.select(no_address.sum()).item()} have no email address")
-    raise InputError(f"{source}: only {n} of {customers.height} customers may be emailed "
+    why = [f"{counts['not_opted_in']} have not opted in"] if counts["not_opted_in"] is not None else []
+    why += [f"{counts['no_address']} have no email address"] if counts["no_address"] is not None else []
+    raise InputError(f"{source}: only {n} of {counts['customers']} customers may be emailed "
                      f"({'; '.join(why) or 'no reason known'}); the experiment needs at least {minimum} "
                      f"(experiment.min_eligible_customers)")

@@ -452,9 +452,69 @@ def cuped_compare(y_t, x_t, y_c, x_c, alpha: float = 0.05, nonnegative: bool = F
     return CupedResult(float(theta), float(rho2), lift, float(reduction))
 
 
+@dataclass(frozen=True)
+class CupedMoments:
+    """One arm's sufficient statistics for CUPED over its rows with both y and x: n, sums, sums of squares and
+    the cross-product. They add up over partitions of the arm, so CUPED needs no row-level data."""
+
+    n: int
+    sy: float
+    sx: float
+    syy: float
+    sxx: float
+    sxy: float
+
+    @classmethod
+    def from_values(cls, y, x) -> CupedMoments:
+        y, x = (np.asarray(a, dtype=float).ravel() for a in (y, x))
+        return cls(int(y.size), float(y.sum()), float(x.sum()), float(np.dot(y, y)), float(np.dot(x, x)),
+                   float(np.dot(y, x)))
+
+
+def _co(s_ab: float, s_a: float, s_b: float, n: int) -> float:
+    """Sum of (a - a_bar)(b - b_bar) from sums (the computational formula)."""
+    return s_ab - s_a * s_b / n if n else 0.0
+
+
+def cuped_from_moments(t: CupedMoments, c: CupedMoments, alpha: float = 0.05, nonnegative: bool = False) -> CupedResult:
+    """cuped_compare from each arm's CupedMoments: the same estimator, written in sums (y_adj = y - theta (x -
+    x_bar) expands into sums of y, x, y^2, x^2 and xy), so partitions of the data merge exactly before it runs.
+    Equal to cuped_compare up to floating-point rounding (tests/experiment/test_stats.py)."""
+    _check_alpha(alpha)
+    if t.n < 2 or c.n < 2:  # too small to estimate theta: fall back to compare()
+        plain = compare(SampleStats(t.n, t.sy, t.syy), SampleStats(c.n, c.sy, c.syy), alpha)
+        return CupedResult(0.0, 0.0, plain, 0.0)
+    dof = t.n + c.n - 2
+    var_x = (_co(t.sxx, t.sx, t.sx, t.n) + _co(c.sxx, c.sx, c.sx, c.n)) / dof
+    cov_yx = (_co(t.sxy, t.sy, t.sx, t.n) + _co(c.sxy, c.sy, c.sx, c.n)) / dof
+    theta = cov_yx / var_x if var_x > 0 else 0.0
+    x_bar = (t.sx + c.sx) / (t.n + c.n)
+
+    def adjusted(m: CupedMoments) -> tuple[float, float, float]:
+        """Sums of a = y - theta (x - x_bar): sum a, sum a^2, sum a*y."""
+        dx, dxx, dxy = m.sx - m.n * x_bar, m.sxx - 2 * x_bar * m.sx + m.n * x_bar**2, m.sxy - x_bar * m.sy
+        return m.sy - theta * dx, m.syy - 2 * theta * dxy + theta**2 * dxx, m.syy - theta * dxy
+
+    (sa_t, saa_t, _), (sa_c, saa_c, say_c) = adjusted(t), adjusted(c)
+    var_y = (_co(t.syy, t.sy, t.sy, t.n) + _co(c.syy, c.sy, c.sy, c.n)) / dof
+    var_a = (_co(saa_t, sa_t, sa_t, t.n) + _co(saa_c, sa_c, sa_c, c.n)) / dof
+    rho2 = 1.0 - var_a / var_y if var_y > 0 else 0.0
+    st, sc, raw_c = SampleStats(t.n, sa_t, saa_t), SampleStats(c.n, sa_c, saa_c), SampleStats(c.n, c.sy, c.syy)
+    lift = _cuped_lift_stats(st, sc, raw_c, _co(say_c, sa_c, c.sy, c.n) / (c.n - 1), alpha, nonnegative)
+    plain_var = SampleStats(t.n, t.sy, t.syy).var / t.n + raw_c.var / c.n
+    adj_var = st.var / t.n + sc.var / c.n
+    reduction = 1.0 - adj_var / plain_var if plain_var > 0 else 0.0
+    return CupedResult(float(theta), float(rho2), lift, float(reduction))
+
+
 def _cuped_lift(a_t: np.ndarray, a_c: np.ndarray, y_c: np.ndarray, alpha: float, nonnegative: bool) -> LiftResult:
-    st, sc = SampleStats.from_values(a_t), SampleStats.from_values(a_c)
-    raw_c = SampleStats.from_values(y_c)
+    cov_ay = float(np.cov(a_c, y_c)[0, 1]) if a_c.size > 1 else 0.0  # sample covariance of the control's a and y
+    return _cuped_lift_stats(SampleStats.from_values(a_t), SampleStats.from_values(a_c), SampleStats.from_values(y_c),
+                             cov_ay, alpha, nonnegative)
+
+
+def _cuped_lift_stats(st: SampleStats, sc: SampleStats, raw_c: SampleStats, cov_ay: float, alpha: float,
+                      nonnegative: bool) -> LiftResult:
     error = _degenerate(st, sc)
     if error:
         return _neutral(st, sc, error)
@@ -464,7 +524,7 @@ def _cuped_lift(a_t: np.ndarray, a_c: np.ndarray, y_c: np.ndarray, alpha: float,
     q = float(sps.t.ppf(1.0 - alpha / 2.0, dof))  # Student-t critical value
     d, se = st.mean - sc.mean, math.sqrt(v_t + v_c)
     p = 2.0 * float(sps.t.sf(abs(d) / se, dof))  # Welch t-test on the adjusted means
-    cov_ar = float(np.cov(a_c, y_c)[0, 1]) / n_c  # Cov(m_c,adj, m_c) of the two control means
+    cov_ar = cov_ay / n_c  # Cov(m_c,adj, m_c) of the two control means
     rel, lo, hi, note = _relative_interval(d, raw_c.mean, v_t + v_c, raw_c.var / n_c, -cov_ar, q, nonnegative)
     return LiftResult(st.mean, sc.mean, d, d - q * se, d + q * se, rel, lo, hi, p_value=p, dof=dof,
                       abs_p_value=p, note=note)

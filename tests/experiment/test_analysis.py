@@ -3,6 +3,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from tasks.experiment.analysis import RESULT_COLUMNS, lift_table, srm_checks, sufficient_stats, canonical
 
@@ -132,3 +133,52 @@ def test_skewed_metrics_get_a_bootstrap_interval_near_the_analytic_one():
     assert spend["boot_ci_low"] == pytest.approx(spend["rel_lift_ci_low"], abs=0.08)
     assert spend["boot_ci_high"] == pytest.approx(spend["rel_lift_ci_high"], abs=0.08)
     assert t.filter(pl.col("metric") == "opened")["boot_ci_low"].is_nan().all()
+
+
+def _outcome_frame(seed: int, n: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.gamma(2, 0.1, n)
+    arm = rng.choice(["control", "treatment_1", "treatment_2"], n)
+    clicked = (rng.random(n) < 0.05 + 0.3 * x + 0.02 * (arm != "control")).astype(np.int8)
+    revenue = np.where(rng.random(n) < 0.03, rng.lognormal(3, 1.2, n), 0.0)  # skewed: capped and bootstrapped
+    return pl.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "arm": arm,
+                         "segment": rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1]), "clicked": clicked,
+                         "revenue": revenue, "history": x}).with_columns(
+        pl.when(pl.Series(rng.random(n) < 0.02)).then(None).otherwise(pl.col("history")).alias("history"))
+
+
+@settings(max_examples=30)  # each example bootstraps a skewed metric: 2,000 resamples
+@given(st.integers(0, 10_000), st.integers(2, 3_000), st.lists(st.floats(0, 1), max_size=6))
+def test_partitions_give_the_whole_files_results(seed, n, cuts):
+    """The campaign analyses its outcomes partition by partition (sufficient statistics added up, CUPED's
+    cross-products, the cap and the bootstrap's values gathered across partitions): the results must be the whole
+    file's, whatever the cut (empty partitions too)."""
+    from polars.testing import assert_frame_equal
+
+    from tasks.experiment.analysis import analyze_parts, srm_from_counts
+
+    df = _outcome_frame(seed, n)
+    bounds = sorted({0, n, *[int(c * n) for c in cuts]})
+    parts = [df.slice(a, b - a) for a, b in zip(bounds, bounds[1:])] + [df.head(0)]
+    kwargs = {"covariates": {"clicked": "history"}, "caps": {"revenue": 0.99}, "seed": 3}
+    whole = lift_table(df, ["clicked", "revenue"], "control", **kwargs)
+    results, arms = analyze_parts(lambda: parts, ["clicked", "revenue"], "control", **kwargs)
+    assert_frame_equal(results, whole, abs_tol=1e-9, rel_tol=1e-9)
+    weights = {s: {"control": 1 / 3, "treatment_1": 1 / 3, "treatment_2": 1 / 3} for s in "abc"}
+    assert srm_from_counts(arms, weights) == srm_checks(df, weights)
+
+
+def test_cuped_from_sums_is_cuped_from_values():
+    from tasks.experiment.stats import CupedMoments, cuped_compare, cuped_from_moments
+
+    rng = np.random.default_rng(5)
+    for k in range(50):
+        n_t, n_c = rng.integers(2, 2000, 2)
+        x_t, x_c = rng.gamma(2, 3, n_t), rng.gamma(2, 3, n_c)
+        y_t, y_c = 2 * x_t + rng.normal(0, 3, n_t) + (k % 5), 2 * x_c + rng.normal(0, 3, n_c)
+        a = cuped_compare(y_t, x_t, y_c, x_c)
+        b = cuped_from_moments(CupedMoments.from_values(y_t, x_t), CupedMoments.from_values(y_c, x_c))
+        for got, want in [(b.theta, a.theta), (b.rho2, a.rho2), (b.variance_reduction, a.variance_reduction),
+                          (b.lift.rel_lift, a.lift.rel_lift), (b.lift.rel_ci_low, a.lift.rel_ci_low),
+                          (b.lift.rel_ci_high, a.lift.rel_ci_high), (b.lift.p_value, a.lift.p_value)]:
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-12)

@@ -83,3 +83,25 @@ def test_a_bad_row_in_a_later_partition_is_named_by_its_row_in_the_file(tmp_path
     err = capsys.readouterr().err
     assert "rows 401-500, partition 5 of 5" in err and "e.g. row 401:" in err and "recency_days" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_changed_or_missing_partition_is_redone_not_reused(tmp_path, monkeypatch):
+    """The partitions are the stages' outputs: the run folder hashes them, so a partition edited or deleted
+    after the gate is noticed and its stage (and every later one) recomputed, to the same result."""
+    from flows.cli import main
+
+    monkeypatch.setenv("CPO_PARTITION_ROWS", "200")
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run)]) == 0  # stops at the gate with every partition written
+    assigned = (run / "assignments.csv").read_bytes()
+    parts = sorted((run / "stages" / "assign").glob("part-*.parquet"))
+    assert len(parts) == 3 and len(list((run / "stages" / "ingest").glob("part-*.parquet"))) == 3
+    first = pl.read_parquet(parts[0])
+    first.with_columns(pl.lit("treatment_1").alias("arm")).write_parquet(parts[0])  # everyone moved to one arm
+    (run / "stages" / "segment" / "part-00002.parquet").unlink()
+    assert main(["approve", str(run), "--by", "Maria Manager"]) == 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert not {"segment", "assign", "engage"} & set(manifest["stages_reused"])
+    assert (run / "assignments.csv").read_bytes() == assigned
+    outcomes = pl.read_csv(run / "outcomes.csv")
+    assert outcomes["arm"].value_counts()["count"].min() > 50  # not everyone in one arm
