@@ -388,6 +388,7 @@ class Backends(_Strict):
     generator: Literal["local", "openai", "azure-openai"] = "local"
     retriever: Literal["local", "azure-search"] = "local"
     screener: Literal["local", "azure", "openai-moderation", "guard-model"] = "local"
+    rate_limits: Literal["process", "prefect"] = "process"  # each process's own, or Prefect's, shared by all
 
 
 # Every CPO_* environment variable cpo reads. Any other CPO_* name is a typo that would silently leave a
@@ -397,7 +398,7 @@ KNOWN_ENV = {
     "CPO_OPENAI_TPM", "CPO_OPENAI_TIMEOUT", "CPO_OPENAI_MAX_RETRIES", "CPO_OPENAI_BACKOFF", "CPO_OPENAI_MAX_TOKENS",
     "CPO_OPENAI_TEMPERATURE", "CPO_CACHE_DIR", "CPO_PROJECT_DIR", "CPO_HILLSTROM", "CPO_RUNS_DIR", "CPO_AUDIT_KEY",
     "CPO_MODERATION_MODEL", "CPO_GUARD_BASE_URL", "CPO_GUARD_MODEL", "CPO_GUARD_API_KEY",
-    "CPO_TASK_RUNNER", "CPO_PARTITION_ROWS",
+    "CPO_TASK_RUNNER", "CPO_PARTITION_ROWS", "CPO_RATE_LIMITS",
 }  # a setting is added here when the code that reads it lands: a name set for a feature that is not built stops
 
 
@@ -411,7 +412,7 @@ def load_backends(env: dict | None = None) -> Backends:
     blank = sorted(k for k in ("CPO_GENERATOR", "CPO_RETRIEVER", "CPO_SCREENER") if k in env and not env[k].strip())
     if blank:
         raise InputError(f"environment: {', '.join(blank)} set but empty; unset it for the default or name a backend")
-    data = {k: env[f"CPO_{k.upper()}"].strip().lower() for k in ("generator", "retriever", "screener")
+    data = {k: env[f"CPO_{k.upper()}"].strip().lower() for k in ("generator", "retriever", "screener", "rate_limits")
             if env.get(f"CPO_{k.upper()}", "").strip()}
     try:
         return Backends.model_validate(data)

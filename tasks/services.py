@@ -187,6 +187,81 @@ class RateLimiter:
                     return
 
 
+class SharedRateLimiter:
+    """RateLimiter's limits (`requests` per `per` seconds, and `tokens` when set) kept by the Prefect server as
+    global concurrency limits with slot decay, so every process that reports to that server (Dask workers, two
+    campaigns at once, a deployment's runs) shares one budget per service account. A limit refills at
+    limit/per slots a second (a leaky bucket, where RateLimiter keeps a rolling window: the same long-run rate,
+    bursts of at most `requests`). The limits are created or corrected on first use, named
+    `cpo-rate-<service>-<account hash>-requests` / `-tokens`; Prefect's UI shows them under Concurrency."""
+
+    def __init__(self, name: str, requests: int, per: float = 60.0, tokens: int | None = None):
+        if requests < 1 or per <= 0 or (tokens is not None and tokens < 1):
+            raise ValueError("a rate limit needs requests >= 1, per > 0 and tokens >= 1 (or None)")
+        self.requests, self.per, self.tokens = requests, per, tokens
+        self.names = {"requests": f"cpo-rate-{name}-requests", "tokens": f"cpo-rate-{name}-tokens"}
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def _limits(self) -> dict[str, int]:
+        return {self.names["requests"]: self.requests, **({self.names["tokens"]: self.tokens} if self.tokens else {})}
+
+    def _ensure(self) -> None:
+        with self._lock:
+            if self._ready:
+                return
+            from prefect.client.orchestration import get_client
+            from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+            from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+            with get_client(sync_client=True) as client:
+                for name, limit in self._limits().items():
+                    decay = limit / self.per
+                    try:
+                        found = client.read_global_concurrency_limit_by_name(name)
+                    except ObjectNotFound:
+                        try:
+                            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(
+                                name=name, limit=limit, slot_decay_per_second=decay))
+                        except ObjectAlreadyExists:  # another process created it meanwhile
+                            pass
+                        continue
+                    if found.limit != limit or abs((found.slot_decay_per_second or 0) - decay) > 1e-9 or not found.active:
+                        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(
+                            limit=limit, slot_decay_per_second=decay, active=True))
+            self._ready = True
+
+    def acquire(self, tokens: int = 0) -> None:
+        from prefect.concurrency.sync import rate_limit
+
+        self._ensure()
+        rate_limit(self.names["requests"], occupy=1, strict=True)
+        tokens = min(max(0, tokens), self.tokens) if self.tokens else 0
+        if tokens:
+            rate_limit(self.names["tokens"], occupy=tokens, strict=True)
+
+    def settle(self, estimated: int, actual: int) -> None:
+        """Charge the tokens a request used beyond its estimate (a leaky bucket cannot give back the rest)."""
+        if self.tokens and (extra := min(max(0, actual), self.tokens) - min(estimated, self.tokens)) > 0:
+            from prefect.concurrency.sync import rate_limit
+
+            rate_limit(self.names["tokens"], occupy=extra, strict=True)
+
+
+def rate_limiter(service: str, account: str, requests: int, per: float = 60.0, tokens: int | None = None,
+                 shared: str | None = None):
+    """The rate limiter of one service account: this process's (`process`, the default), or the Prefect
+    server's, shared by every process reporting to it (`prefect`; CPO_RATE_LIMITS). `account` (an endpoint or
+    base URL, never a key) tells accounts apart."""
+    import hashlib
+    import os
+
+    if (shared or os.environ.get("CPO_RATE_LIMITS", "process").strip().lower() or "process") == "prefect":
+        return SharedRateLimiter(f"{service}-{hashlib.sha256(account.encode()).hexdigest()[:8]}", requests, per,
+                                 tokens)
+    return RateLimiter(requests, per, tokens=tokens)
+
+
 # ---------------------------------------------------------------- how each SDK family reports failure
 
 def classify_openai(err: Exception) -> Failure:

@@ -343,7 +343,8 @@ class OpenAIGenerator:
         self.ranker = LocalGenerator(brand, subject_max_chars, self.strategies)  # same document fit as local
         self.system_template, self.variant_template = _template("system.md"), _template("variant.md")
         self.slots = threading.BoundedSemaphore(settings.concurrency)  # shared by generate() and generate_batch()
-        self.limiter = RateLimiter(settings.rpm, settings.tpm)
+        self.limiter = services.rate_limiter("openai-generation", settings.endpoint or settings.base_url, settings.rpm,
+                                             60.0, tokens=settings.tpm)
         self.cache = ResponseCache(settings.cache_dir)
         self.usage = UsageLedger()
 

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 
 from tasks.errors import InputError, ScreenerUnavailable
-from tasks.services import Failure, GaveUp, RateLimiter, RetryPolicy, classify_azure
+from tasks.services import Failure, GaveUp, RetryPolicy, classify_azure, rate_limiter
 from tasks.records import HARM_CATEGORIES
 
 ENDPOINT_VAR, KEY_VAR = "AZURE_CONTENT_SAFETY_ENDPOINT", "AZURE_CONTENT_SAFETY_KEY"
@@ -53,7 +53,7 @@ class AzureHarmScorer:
         # max_backoff bounds both our own backoff and the Retry-After we accept (the shared layer's policy)
         self.retry = RetryPolicy(attempts=max(1, attempts), backoff=backoff, max_backoff=min(8.0, max_backoff),
                                  max_retry_after=max_backoff)
-        self._limiter = RateLimiter(rate_limit, rate_window)
+        self._limiter = rate_limiter("azure-content-safety", self.endpoint, rate_limit, rate_window)
         self._local = threading.local()  # per-thread last_blocklist_hits: screening may run on several threads
 
     def __repr__(self) -> str:  # never the key

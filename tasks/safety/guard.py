@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from tasks.errors import ScreenerUnavailable
 from tasks.records import HARM_CATEGORIES
 from tasks.safety.azure import split_text
-from tasks.services import (Failure, GaveUp, RateLimiter, RetryPolicy, classify_openai, env_text, redact,
+from tasks.services import (Failure, GaveUp, RetryPolicy, rate_limiter, classify_openai, env_text, redact,
                             require_env)
 
 HAZARDS = {
@@ -95,7 +95,7 @@ class GuardModelScorer:
         # a local server may want no key, but the SDK wants one: "none" is sent then
         self._client = openai.OpenAI(api_key=api_key or "none", base_url=self.base_url, timeout=timeout, max_retries=0)
         self.retry = RetryPolicy(attempts=attempts, backoff=backoff, max_retry_after=max_retry_after)
-        self._limiter = RateLimiter(rpm, 60.0)
+        self._limiter = rate_limiter("guard-model", self.base_url, rpm, 60.0)
         self._local = threading.local()
 
     def __repr__(self) -> str:  # never the key

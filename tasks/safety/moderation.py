@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from tasks.errors import ScreenerUnavailable
 from tasks.records import HARM_CATEGORIES
 from tasks.safety.azure import split_text
-from tasks.services import GaveUp, RateLimiter, RetryPolicy, classify_openai, env_text, redact, require_env
+from tasks.services import GaveUp, RetryPolicy, rate_limiter, classify_openai, env_text, redact, require_env
 
 OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "omni-moderation-latest"
@@ -98,7 +98,7 @@ class OpenAIModerationScorer:
         # max_retries=0: the SDK's own retries are off; the shared policy is the only retry, so attempts are exact
         self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=0)
         self.retry = RetryPolicy(attempts=attempts, backoff=backoff, max_retry_after=max_retry_after)
-        self._limiter = RateLimiter(rpm, 60.0)
+        self._limiter = rate_limiter("openai-moderation", self.base_url, rpm, 60.0)
         self.last_other_flags: list[str] = []
 
     def __repr__(self) -> str:  # never the key
