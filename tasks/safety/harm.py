@@ -109,37 +109,51 @@ class Lexicon:
         self.always = [(i, b) for i, p in enumerate(self.patterns) for b, (_, sets) in enumerate(p.branches) if not sets]
         self.always_idioms = [i for i, a in enumerate(self.idiom_anchors) if a is None]
         self.needs = {owner: len(sets) for owner, sets in owners}
-        self.automaton = _automaton(owners)
+        # each owner's literal sets are consecutive bits of one integer, with a clear bit above them: adding 1 at
+        # the lowest bit of every owner carries into that bit exactly when all of the owner's sets were met
+        self.slot: dict[tuple, int] = {}
+        self.ones = self.complete = 0
+        self.owner_at: dict[int, tuple] = {}  # the bit above an owner's sets -> the owner
+        bit = 0
+        for owner, sets in owners:
+            self.slot[owner] = bit
+            self.ones |= 1 << bit
+            self.complete |= 1 << (bit + len(sets))
+            self.owner_at[bit + len(sets)] = owner
+            bit += len(sets) + 1
+        self.automaton = _automaton(owners, self.slot)
 
     def candidates(self, segment: str) -> tuple[list[tuple[int, int]], list[int]]:
         """(pattern, alternative) pairs and idioms that can match `segment`: one Aho-Corasick pass finds every
         necessary literal present (time linear in the segment); an alternative is a candidate when each of
         its literal sets has a string there."""
-        met: dict[tuple, set[int]] = {}
-        for _, found in self.automaton.iter(segment):
-            for owner, j in found:
-                met.setdefault(owner, set()).add(j)
+        met = 0  # a bit per (owner, literal set) met: the automaton's value for a literal is the bits it meets
+        for _, bits in self.automaton.iter(segment):
+            met |= bits
         pats, idioms = set(self.always), set(self.always_idioms)
-        for owner, sets in met.items():
-            if len(sets) == self.needs[owner]:
-                if owner[0] == "p":
-                    pats.add(owner[1:3])
-                else:
-                    idioms.add(owner[1])
+        done = (met + self.ones) & self.complete if met else 0
+        while done:
+            low = done & -done
+            owner = self.owner_at[low.bit_length() - 1]
+            if owner[0] == "p":
+                pats.add(owner[1:3])
+            else:
+                idioms.add(owner[1])
+            done ^= low
         return sorted(pats), sorted(idioms)
 
 
-def _automaton(entries):
+def _automaton(entries, slot: dict[tuple, int]):
     import ahocorasick
 
-    owners: dict[str, set] = {}
+    bits: dict[str, int] = {}
     for owner, sets in entries:
         for j, literals in enumerate(sets):
             for lit in literals:
-                owners.setdefault(lit, set()).add((owner, j))
+                bits[lit] = bits.get(lit, 0) | 1 << (slot[owner] + j)
     automaton = ahocorasick.Automaton()
-    for lit, own in owners.items():
-        automaton.add_word(lit, tuple(sorted(own)))
+    for lit, value in bits.items():
+        automaton.add_word(lit, value)
     automaton.make_automaton()
     return automaton
 
