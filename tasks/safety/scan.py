@@ -92,6 +92,9 @@ class AtAnchored(Gated):
     def __init__(self, rx: re.Pattern, local: int = 64, domain: int = 256):
         self.rx, self.reach, self.parts, self.local, self.domain = rx, domain, [], local, domain
 
+    def matches(self, text: str) -> list[re.Match]:
+        return list(self.finditer(text))  # already leftmost first and non-overlapping: nothing to sort
+
     def finditer(self, text: str) -> Iterator[re.Match]:
         last = 0
         for at in re.finditer("@", text):
