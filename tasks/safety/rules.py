@@ -124,8 +124,14 @@ LINK = re.compile(r"https?://\S+|www\.\S+|mailto:\S+", re.I)
 def _has_unsubscribe_link(body: str) -> bool:
     """A link that is itself an unsubscribe link, or an unsubscribe phrase with a link after it on its line (or on
     the next line when the phrase ends its line: "Unsubscribe here:\nhttps://...")."""
+    if body.isascii():  # in ASCII, a case-insensitive literal is a substring of the lower-cased text
+        lower = body.lower()
+        if "http" not in lower and "www." not in lower and "mailto:" not in lower:
+            return False  # no link at all, so no unsubscribe link (one C scan instead of the regexes)
     if UNSUB_LINK.search(body):
         return True
+    if not UNSUB_PHRASE.search(body):  # a phrase has no line break in it: no line has one either
+        return False
     lines = body.splitlines()
     for i, line in enumerate(lines):
         first = UNSUB_PHRASE.search(line)
@@ -153,7 +159,11 @@ def _words(text: str) -> str:
 
 
 def missing_postal_address(m: Message, ctx: Context) -> list[str]:
-    found = f" {_words(ctx.brand.postal_address)} " in f" {_words(m.body)} "
+    address = _words(ctx.brand.postal_address)
+    body = m.body.lower().replace("&", " and ")
+    if address and not all(w in body for w in address.split(" ")):
+        return ["the body lacks the brand's postal address"]  # a word of it is nowhere in the body
+    found = f" {address} " in f" {_words(m.body)} "
     return [] if found else ["the body lacks the brand's postal address"]
 
 
@@ -308,15 +318,26 @@ def _luhn(digits: str) -> bool:
 CORPORATE = re.compile(r"[\s,]+(?:co|inc|llc|ltd|corp|company|corporation|gmbh)\.?$", re.I)
 
 
+def _competitor_words(name: str) -> list[str]:
+    core = CORPORATE.sub("", name.strip()) or name.strip()
+    return [w for part in re.split(r"[\s-]+", core) for w in re.findall(r"[A-Z]?[a-z0-9&.']+|[A-Z]+(?![a-z])", part)]
+
+
 def _competitor_pattern(name: str) -> re.Pattern:
     """"Summit Supply Co." also matches "Summit Supply"; "TrailMart" also "Trail Mart", "Trail-Mart", "TrailMart's"."""
-    core = CORPORATE.sub("", name.strip()) or name.strip()
-    words = [w for part in re.split(r"[\s-]+", core) for w in re.findall(r"[A-Z]?[a-z0-9&.']+|[A-Z]+(?![a-z])", part)]
-    return re.compile(r"(?<!\w)" + r"[\s-]*".join(re.escape(w) for w in words) + r"(?!\w)", re.I)
+    return re.compile(r"(?<!\w)" + r"[\s-]*".join(re.escape(w) for w in _competitor_words(name)) + r"(?!\w)", re.I)
 
 
 def competitor_mention(m: Message, ctx: Context) -> list[str]:
-    return [f"names competitor {c!r}" for c in ctx.brand.competitors if _competitor_pattern(c).search(m.text)]
+    text = m.text
+    lower = text.lower() if text.isascii() else None
+
+    def named(c: str) -> bool:
+        words = _competitor_words(c)
+        if lower is not None and all(w.isascii() for w in words) and not all(w.lower() in lower for w in words):
+            return False  # ASCII: a case-insensitive match holds each word, lower-cased, as a substring
+        return bool(_competitor_pattern(c).search(text))
+    return [f"names competitor {c!r}" for c in ctx.brand.competitors if named(c)]
 
 
 def unresolved_placeholder(m: Message, ctx: Context) -> list[str]:
@@ -398,7 +419,14 @@ ACTIVE_MARKUP = re.compile(
 
 
 def unsafe_markup(m: Message, ctx: Context) -> list[str]:
-    found = {f.group(0)[:40] for f in ACTIVE_MARKUP.finditer(m.text)}
+    text = m.text
+    if "<" not in text:  # every alternative needs a "<", but "script:" and "data: text/html" (which need ":")
+        if ":" not in text:
+            return []
+        lower = text.lower()
+        if text.isascii() and "script" not in lower and "data" not in lower:
+            return []
+    found = {f.group(0)[:40] for f in ACTIVE_MARKUP.finditer(text)}
     return [f"active markup {f!r}" for f in sorted(found)]
 
 
