@@ -95,7 +95,7 @@ class Lexicon:
             if p.get("check") and p["check"] not in CHECKS:
                 raise ValueError(f"{path}: pattern {p['id']} names an unknown check {p['check']!r}")
             source = expand(p["pattern"], vocab)
-            branches = tuple((re.compile(first_char_guard(b) + b, re.I), necessary_literals(b)) for b in alternatives(source))
+            branches = tuple(_branch(b) for b in alternatives(source))
             self.patterns.append(Pattern(p["id"], p["category"], int(p["severity"]), re.compile(source, re.I),
                                          p.get("negatable", True), p.get("hyperbole", False), p.get("check"),
                                          p.get("meta", False), branches))
@@ -141,6 +141,13 @@ class Lexicon:
                 idioms.add(owner[1])
             done ^= low
         return sorted(pats), sorted(idioms)
+
+
+def _branch(source: str) -> tuple[re.Pattern, tuple | None]:
+    """An alternative of a pattern, compiled behind its first-character lookahead, and its literal sets (the
+    pattern parsed once for both)."""
+    parsed = sre_parse.parse(source, re.I)
+    return re.compile(first_char_guard(source, parsed) + source, re.I), necessary_literals(source, parsed)
 
 
 def _automaton(entries, slot: dict[tuple, int]):
@@ -218,13 +225,14 @@ def _split_top(s: str) -> list[str]:
     return parts
 
 
-def necessary_literals(pattern: str) -> tuple[tuple[tuple[str, ...], ...], ...] | None:
+def necessary_literals(pattern: str, parsed=None) -> tuple[tuple[tuple[str, ...], ...], ...] | None:
     """For each top-level alternative of `pattern`, sets of strings such that every match of that alternative
     contains at least one string of *each* set (all lower-cased); None when some alternative has none. A
     window is only searched by a pattern when, for one alternative, every set has a string in the window:
     exact (a skipped window cannot match), and what keeps screening fast, since most sentences hold none of
     the rarer literals."""
-    parsed = [item for item in sre_parse.parse(pattern, re.I) if item[0] is not sre.AT]  # \b adds no literal
+    parsed = [item for item in (parsed if parsed is not None else sre_parse.parse(pattern, re.I))
+              if item[0] is not sre.AT]  # \b adds no literal
     branches = parsed[0][1][1] if len(parsed) == 1 and parsed[0][0] is sre.BRANCH else [parsed]
     out = []
     for branch in branches:
@@ -240,14 +248,14 @@ def necessary_literals(pattern: str) -> tuple[tuple[tuple[str, ...], ...], ...] 
 MAX_SETS = 3
 
 
-def first_char_guard(pattern: str) -> str:
+def first_char_guard(pattern: str, parsed=None) -> str:
     """A lookahead "(?=[...])" naming every character a match of `pattern` can begin with, or "" when that set is
     not plain from the pattern. Zero-width and implied by the pattern, so the matches are the same; the regex
     engine rejects a position with one class test instead of trying each alternative of a long word list
     ("\\b(?:fight\\w*|punch\\w*|...)": half the scorer's time on 1 MB without sentence breaks). Under re.I the
     class and the literals it is made of match the same characters (the same case folding)."""
     items: list[str] = []
-    if not _first(list(sre_parse.parse(pattern, re.I)), items):
+    if not _first(list(parsed if parsed is not None else sre_parse.parse(pattern, re.I)), items):
         return ""
     return "(?=[" + "".join(dict.fromkeys(items)) + "])"
 
