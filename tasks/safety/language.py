@@ -42,7 +42,7 @@ def profiles() -> dict:
 def unsupported_language(text: str) -> str | None:
     """None when the text reads as English (or has too little text to tell); else what it is written in."""
     p = profiles()
-    other = len(NON_LATIN.findall(text))  # usually none: English text costs one fast scan here
+    other = 0 if text.isascii() else len(NON_LATIN.findall(text))  # no ASCII character is non-Latin
     if other >= p["scripts"]["min_letters"] and other >= p["scripts"]["min_share"] * len(LETTER.findall(text)):
         return f"{_script(NON_LATIN.findall(text, 0, 20_000))} script"
     if other >= p["scripts"]["min_letters"]:  # a sentence in another script inside English text

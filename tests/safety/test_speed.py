@@ -148,7 +148,7 @@ def test_contact_patterns_skip_only_text_without_their_digit_shape():
     for t in texts:
         for rx in rules.CONTACTS.values():
             want = rx.matches(t) if isinstance(rx, rules.Gated) else list(rx.finditer(t))
-            assert rules._spans(rx, t) == tuple((m.start(), m.end(), m.group(0)) for m in want), t
+            assert tuple(zip(*rules._spans(rx, t))) == tuple((m.start(), m.end(), m.group(0)) for m in want), t
 
 
 def test_fold_steps_skipped_on_ascii_change_nothing_there():
@@ -157,6 +157,8 @@ def test_fold_steps_skipped_on_ascii_change_nothing_there():
     assert normalize.FORMAT.sub("", ascii_text) == ascii_text and not normalize.ANY_MARK.search(ascii_text)
     assert normalize._fold_homoglyphs(ascii_text) == ascii_text and not normalize.EMOJI_RX.search(ascii_text)
     assert ascii_text.translate(normalize.QUOTES) == ascii_text
+    from tasks.safety.language import NON_LATIN
+    assert not NON_LATIN.search(ascii_text)  # unsupported_language counts no non-Latin letter in ASCII text
 
 
 def test_email_matches_are_the_sorted_non_overlapping_matches():
