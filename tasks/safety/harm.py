@@ -254,8 +254,11 @@ def first_char_guard(pattern: str, parsed=None) -> str:
     engine rejects a position with one class test instead of trying each alternative of a long word list
     ("\\b(?:fight\\w*|punch\\w*|...)": half the scorer's time on 1 MB without sentence breaks). Under re.I the
     class and the literals it is made of match the same characters (the same case folding)."""
+    parsed = parsed if parsed is not None else sre_parse.parse(pattern, re.I)
+    if parsed.state.flags != sre_parse.parse("x", re.I).state.flags:
+        return ""  # inline global flags ("(?x)..."): the pattern must start with them, so no prefix
     items: list[str] = []
-    if not _first(list(parsed if parsed is not None else sre_parse.parse(pattern, re.I)), items):
+    if not _first(list(parsed), items):
         return ""
     return "(?=[" + "".join(dict.fromkeys(items)) + "])"
 
@@ -292,7 +295,7 @@ def _first(seq, items: list[str]) -> bool:
 
 def _class_char(code: int) -> str:
     c = chr(code)
-    return "\\" + c if c in "\\]^-[" else c
+    return "\\" + c if c in "\\]^-[&~|" else c  # escaped: no range, no nested-set operator
 
 
 def _necessary(seq) -> list[set[str]]:
