@@ -87,8 +87,9 @@ class Lexicon:
         self.vocabulary = vocab
         self.context = {name: re.compile(expand(p, vocab), re.I) for name, p in data["context"].items()}
         self.words = {name: re.compile(rf"\b{expand('{' + name + '}', vocab)}\b", re.I) for name in ("WEAPON", "GROUP")}
-        self.idioms = [(i["id"], re.compile(r"\b(?:" + expand(i["pattern"], vocab) + ")", re.I)) for i in data["idioms"]]
-        self.idiom_anchors = [necessary_literals(rx.pattern) for _, rx in self.idioms]
+        idioms = [(i["id"], r"\b(?:" + expand(i["pattern"], vocab) + ")") for i in data["idioms"]]
+        self.idioms = [(name, _guarded(source, re.I)) for name, source in idioms]
+        self.idiom_anchors = [necessary_literals(source) for _, source in idioms]
 
         self.patterns = []
         for p in data["patterns"]:
@@ -141,6 +142,11 @@ class Lexicon:
                 idioms.add(owner[1])
             done ^= low
         return sorted(pats), sorted(idioms)
+
+
+def _guarded(source: str, flags: int) -> re.Pattern:
+    """`source` compiled behind its first-character lookahead (the same matches: first_char_guard)."""
+    return re.compile(first_char_guard(source, sre_parse.parse(source, flags), flags) + source, flags)
 
 
 def _branch(source: str) -> tuple[re.Pattern, tuple | None]:
@@ -248,14 +254,14 @@ def necessary_literals(pattern: str, parsed=None) -> tuple[tuple[tuple[str, ...]
 MAX_SETS = 3
 
 
-def first_char_guard(pattern: str, parsed=None) -> str:
+def first_char_guard(pattern: str, parsed=None, flags: int = re.I) -> str:
     """A lookahead "(?=[...])" naming every character a match of `pattern` can begin with, or "" when that set is
     not plain from the pattern. Zero-width and implied by the pattern, so the matches are the same; the regex
     engine rejects a position with one class test instead of trying each alternative of a long word list
     ("\\b(?:fight\\w*|punch\\w*|...)": half the scorer's time on 1 MB without sentence breaks). Under re.I the
     class and the literals it is made of match the same characters (the same case folding)."""
-    parsed = parsed if parsed is not None else sre_parse.parse(pattern, re.I)
-    if parsed.state.flags != sre_parse.parse("x", re.I).state.flags:
+    parsed = parsed if parsed is not None else sre_parse.parse(pattern, flags)
+    if parsed.state.flags != sre_parse.parse("x", flags).state.flags:
         return ""  # inline global flags ("(?x)..."): the pattern must start with them, so no prefix
     items: list[str] = []
     if not _first(list(parsed), items):

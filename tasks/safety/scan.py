@@ -20,12 +20,12 @@ class Gated:
     def __init__(self, rx: re.Pattern, reach: int = 256):
         import ahocorasick
 
-        from tasks.safety.harm import alternatives, necessary_literals
+        from tasks.safety.harm import alternatives, first_char_guard, necessary_literals
 
         self.rx, self.reach, self.parts = rx, reach, []
         owners: dict[str, list[int]] = {}  # literal -> the alternatives (parts) it gates
         for alt in alternatives(rx.pattern):
-            compiled = re.compile(alt, rx.flags)
+            compiled = re.compile(first_char_guard(alt, None, rx.flags) + alt, rx.flags)  # same matches, faster
             literals = necessary_literals(alt) if rx.flags & re.I or alt.islower() else None
             self.parts.append((compiled, literals is not None))
             for conj in literals or ():

@@ -88,6 +88,11 @@ def test_first_character_lookaheads_keep_every_match():
     pairs = [(re.compile(src, re.I), rx) for p in harm.LEXICON.patterns
              for (rx, _), src in zip(p.branches, harm.alternatives(p.rx.pattern))]
     assert sum(rx.pattern.startswith("(?=[") for _, rx in pairs) > 250  # most alternatives have one
+    guard = re.compile(r"^\(\?=\[(?:\\.|[^\]\\])*\]\)")
+    idioms = [(re.compile(guard.sub("", rx.pattern), re.I), rx) for _, rx in harm.LEXICON.idioms]
+    assert all(guard.match(rx.pattern) for _, rx in idioms)
+    pairs += idioms + [(re.compile(guard.sub("", c.pattern), c.flags), c) for g in (rules.ECHO, rules.PLACEHOLDER)
+                       for c, _ in g.parts]
     words = sorted({w for _, rx in pairs for w in re.findall(r"[a-z']{2,}", rx.pattern)})
     odd = list(" .,!?'-\n_1") + ["\u017f", "\u212a", "\u0130", "\u0131", "\u00c9"]
     texts = [harm.fold(t) for t in EVAL[:300]]
