@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 
 import yaml
@@ -41,7 +42,7 @@ def profiles() -> dict:
 def unsupported_language(text: str) -> str | None:
     """None when the text reads as English (or has too little text to tell); else what it is written in."""
     p = profiles()
-    other = len(NON_LATIN.findall(text))  # usually none: English text costs one fast scan here
+    other = 0 if text.isascii() else len(NON_LATIN.findall(text))  # no ASCII character is non-Latin
     if other >= p["scripts"]["min_letters"] and other >= p["scripts"]["min_share"] * len(LETTER.findall(text)):
         return f"{_script(NON_LATIN.findall(text, 0, 20_000))} script"
     if other >= p["scripts"]["min_letters"]:  # a sentence in another script inside English text
@@ -50,7 +51,7 @@ def unsupported_language(text: str) -> str | None:
             if n >= p["scripts"]["min_letters"] and n >= 0.5 * len(LETTER.findall(sentence)):
                 return f"{_script(NON_LATIN.findall(sentence))} script"
     lower = text.lower()
-    present = set(WORDS.findall(lower)) & p["foreign"]
+    present = set(_words(lower)) & p["foreign"]
     if not present and not any(c in lower for chars in p["hints"].values() for c in chars):
         return None  # not one word of another language: nothing to look at sentence by sentence
     for sentence in _sentences_with(lower, present, p["sentence"]["min_hits"]):
@@ -77,15 +78,21 @@ def _sentences_with(lower: str, words: set[str], at_least: int):
             yield lower[cuts[i]:cuts[i + 1]]
 
 
+@lru_cache(maxsize=4)
+def _words(lower: str) -> list[str]:
+    """The words of lower-cased text (a text that is one long sentence is read once, not twice)."""
+    return WORDS.findall(lower)
+
+
 def _sentence_language(sentence: str, p: dict) -> str | None:
-    words = WORDS.findall(sentence.lower())
+    words = _words(sentence.lower())
     rule = p["sentence"]
     if len(words) < rule["min_words"]:
         return None
     hits: dict[str, int] = {}
-    for w in words:
+    for w, n in Counter(words).items():  # each distinct word looked up once
         for lang in p["index"].get(w, ()):
-            hits[lang] = hits.get(lang, 0) + 1
+            hits[lang] = hits.get(lang, 0) + n
     for lang, chars in p["hints"].items():
         if any(c in sentence for c in chars):
             hits[lang] = hits.get(lang, 0) + 1

@@ -89,7 +89,8 @@ def _spaced_words(text: str) -> str:
     """"K I L L   Y O U R S E L F": a gap of two or more spaces between spaced letters separates words."""
     if not SPACED_HINT.search(" " + text):  # a fast scan first: most text has no spaced letters at all
         return text
-    text = re.sub(r"(?<=\b[^\W\d_]) {2,}(?=[^\W\d_]\b)", " \x00 ", text)
+    if "  " in text:  # the gap it marks is two or more spaces
+        text = re.sub(r"(?<=\b[^\W\d_]) {2,}(?=[^\W\d_]\b)", " \x00 ", text)
     text = SPACED.sub(_join_spaced, text)
     return text.replace(" \x00 ", " ").replace("\x00", " ")
 
@@ -131,14 +132,16 @@ def _leet_word(w: str) -> str:
 
 
 def fold(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    text = FORMAT.sub("", text)
-    if ANY_MARK.search(text):
-        text = MARKS.sub("", text)
-    text = _fold_homoglyphs(text)
-    text = EMOJI_RX.sub(lambda m: f" {EMOJI[m.group(0)]} ", text)
-    text = text.translate(QUOTES).lower()
+    if not text.isascii():  # steps 1-4 and the quotes change only characters outside ASCII
+        text = unicodedata.normalize("NFKC", text)
+        text = FORMAT.sub("", text)
+        if ANY_MARK.search(text):
+            text = MARKS.sub("", text)
+        text = _fold_homoglyphs(text)
+        text = EMOJI_RX.sub(lambda m: f" {EMOJI[m.group(0)]} ", text)
+        text = text.translate(QUOTES)
+    text = text.lower()
     text = _spaced_words(text)
     text = _leet(text)
     text = REPEAT.sub(lambda m: m.group(1) if m.group(1) in SINGLE else m.group(1) * 2, text)
-    return re.sub(r"[ \t]{2,}|\t", " ", text)
+    return re.sub(r"[ \t]{2,}|\t", " ", text) if "\t" in text or "  " in text else text

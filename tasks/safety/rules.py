@@ -6,15 +6,24 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 from config import Brand, Policy
 from tasks.records import Document
 from tasks.safety.scan import AtAnchored, Gated
 
 NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?%?")
+# NUMBER, and what follows it: " percent"/" per cent" (group 2) or " dollar(s)" (group 3), each empty when absent.
+# The lookaheads are optional, so the numbers matched are NUMBER's own; the letter classes are what reading
+# the lower-cased text after the number means (only "P" lower-cases to "p", and so on: checked over Unicode by
+# tests/safety/test_speed.py).
+NUMBER_UNIT = re.compile(r"(?<![\w.])(\$?\d[\d,]*(?:\.\d+)?%?)"
+                         r"(?=(\s?[pP][eE][rR](?:[cC][eE][nN][tT]| [cC][eE][nN][tT])\b)?)"
+                         r"(?=(\s?[dD][oO][lL][lL][aA][rR][sS]?\b)?)")
 URL = re.compile(r"https?://\S+|www\.\S+", re.I)
 # Gated: searched only around the literals each match must contain ("@" here), so long text stays fast
 EMAIL = AtAnchored(re.compile(r"\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+\b"))
@@ -116,8 +125,14 @@ LINK = re.compile(r"https?://\S+|www\.\S+|mailto:\S+", re.I)
 def _has_unsubscribe_link(body: str) -> bool:
     """A link that is itself an unsubscribe link, or an unsubscribe phrase with a link after it on its line (or on
     the next line when the phrase ends its line: "Unsubscribe here:\nhttps://...")."""
+    if body.isascii():  # in ASCII, a case-insensitive literal is a substring of the lower-cased text
+        lower = body.lower()
+        if "http" not in lower and "www." not in lower and "mailto:" not in lower:
+            return False  # no link at all, so no unsubscribe link (one C scan instead of the regexes)
     if UNSUB_LINK.search(body):
         return True
+    if not UNSUB_PHRASE.search(body):  # a phrase has no line break in it: no line has one either
+        return False
     lines = body.splitlines()
     for i, line in enumerate(lines):
         first = UNSUB_PHRASE.search(line)
@@ -145,7 +160,11 @@ def _words(text: str) -> str:
 
 
 def missing_postal_address(m: Message, ctx: Context) -> list[str]:
-    found = f" {_words(ctx.brand.postal_address)} " in f" {_words(m.body)} "
+    address = _words(ctx.brand.postal_address)
+    body = m.body.lower().replace("&", " and ")
+    if address and not all(w in body for w in address.split(" ")):
+        return ["the body lacks the brand's postal address"]  # a word of it is nowhere in the body
+    found = f" {address} " in f" {_words(m.body)} "
     return [] if found else ["the body lacks the brand's postal address"]
 
 
@@ -180,13 +199,17 @@ def _norm(n: str) -> str:
 
 def _numbers(text: str) -> list[tuple[str, str, str]]:
     """(as written, value, unit) for each number; unit is "%", "$" or "" (a bare number)."""
-    found = []
-    for mt in NUMBER.finditer(text):
-        raw, after = mt.group(0), text[mt.end():mt.end() + 12].lower()
-        unit = "%" if raw.endswith("%") or re.match(r"\s?(?:percent|per cent)\b", after) else \
-            "$" if raw.startswith("$") or re.match(r"\s?dollars?\b", after) else ""
-        found.append((raw, _norm(raw), unit))
-    return found
+    return [(raw, _norm(raw), _unit(raw, percent, dollar)) for raw, percent, dollar in NUMBER_UNIT.findall(text)]
+
+
+def _unit(raw: str, percent: str, dollar: str) -> str:
+    return "%" if raw.endswith("%") or percent else "$" if raw.startswith("$") or dollar else ""
+
+
+def _number_kinds(text: str) -> set[tuple[str, str, str]]:
+    """The distinct (as written, value, unit) of `_numbers`: one C-level scan, Python work per distinct number
+    only (text of 500,000 numbers costs what a few do)."""
+    return {(raw, _norm(raw), _unit(raw, percent, dollar)) for raw, percent, dollar in set(NUMBER_UNIT.findall(text))}
 
 
 @lru_cache(maxsize=8)
@@ -198,22 +221,84 @@ def _without_urls(text: str) -> str:
     return URL.sub(" ", text)
 
 
+class Found(NamedTuple):
+    """Matches as three parallel tuples, not a tuple per match: 100,000 small tuples kept alive make the garbage
+    collector walk them again and again (a third of the time on 1 MB of e-mail addresses)."""
+
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    texts: tuple[str, ...]
+
+
+def _found(matches) -> Found:
+    starts, ends, texts = [], [], []
+    for m in matches:
+        starts.append(m.start())
+        ends.append(m.end())
+        texts.append(m.group(0))
+    return Found(tuple(starts), tuple(ends), tuple(texts))
+
+
 @lru_cache(maxsize=8)
-def _emails(text: str) -> tuple[tuple[int, int, str], ...]:
-    """(start, end, address) of every email address: one search shared by pii and uncited_number."""
-    return tuple((m.start(), m.end(), m.group(0)) for m in EMAIL.matches(text))
+def _emails(text: str) -> Found:
+    """Every email address: one search shared by pii and uncited_number (EMAIL's matches come in order, not
+    overlapping: finditer gives them without holding them all)."""
+    return _found(EMAIL.finditer(text))
+
+
+# ASCII text with every digit read as "0" and every character but " .-()+" as "x": in ASCII, \d is [0-9], so
+# a contact pattern can only match where its digit shape is (a C-speed substring test instead of a regex scan
+# that tries every position)
+SHAPE = bytes(ord("0") if chr(c).isdigit() else c if chr(c) in " .-()+" else ord("x") for c in range(128)) + b"x" * 128
+
+
+@lru_cache(maxsize=8)
+def _shape(text: str) -> bytes | None:
+    return text.encode("ascii").translate(SHAPE) if text.isascii() else None
+
+
+# what every match of each contact pattern holds, in the digit shape
+MAY_MATCH = {
+    "PHONE": lambda shape: any(b"000" + p + bytes([a]) + b"000" + bytes([b]) + b"0000" in shape
+                               for p in (b"", b")") for a in b" .-" for b in b" .-"),  # \d{3}\)?[ .-]\d{3}[ .-]\d{4}
+    "PHONE_BARE": lambda shape: b"0000000000" in shape,  # \d{10}
+    "PHONE_INTL": lambda shape: b"+" in shape,
+    "SSN": lambda shape: b"000-00-0000" in shape,
+    "CARD": lambda shape: re.search(rb"0(?:[ -]?0){12}", shape) is not None,  # (?:\d[ -]?){13}
+}
+
+
+@lru_cache(maxsize=32)
+def _spans(rx: re.Pattern | Gated, text: str) -> Found:
+    """Start, end and matched text of every match of `rx` in `text`, as `findall` and `sub` find them. pii and
+    uncited_number search the same text with the same patterns (the same text when it holds no email address
+    and no brand address, as long text mostly does): each search runs once for both. Keyed on pattern and text."""
+    may = MAY_MATCH.get(next((k for k, v in CONTACTS.items() if v is rx), ""))
+    if may is not None and (shape := _shape(text)) is not None and not may(shape):
+        return Found((), (), ())
+    return _found(rx.matches(text) if isinstance(rx, Gated) else rx.finditer(text))
+
+
+CONTACTS = {"PHONE": PHONE, "PHONE_BARE": PHONE_BARE, "PHONE_INTL": PHONE_INTL, "SSN": SSN, "CARD": CARD}
+
+
+def _blank(text: str, found: Found) -> str:
+    """`text` with each match replaced by a space: `rx.sub(" ", text)` for the matches of `rx` (none is empty)."""
+    if not found.starts:
+        return text
+    out, last = [], 0
+    for a, b in zip(found.starts, found.ends):
+        out += [text[last:a], " "]
+        last = b
+    return "".join(out) + text[last:]
 
 
 @lru_cache(maxsize=8)
 def _strip_contacts(text: str) -> str:
     """Phone numbers, emails, SSNs and card numbers are the pii rule's business, not claims to ground."""
-    found, out, last = _emails(text), [], 0
-    for a, b, _ in found:
-        out += [text[last:a], " "]
-        last = b
-    text = "".join(out) + text[last:] if found else text
+    text = _blank(text, _emails(text))
     for rx in (PHONE, PHONE_BARE, PHONE_INTL, SSN, CARD):
-        text = rx.sub(" ", text)
+        text = _blank(text, _spans(rx, text))
     return text
 
 
@@ -224,7 +309,7 @@ def uncited_number(m: Message, ctx: Context) -> list[str]:
     values = {v for _, v, _ in sources}
     typed = {(v, u) for _, v, u in sources}
     text = _strip_contacts(_without_urls(m.text))
-    missing = sorted({raw for raw, v, u in _numbers(text) if (v, u) not in typed and not (u == "" and v in values)})
+    missing = sorted({raw for raw, v, u in _number_kinds(text) if (v, u) not in typed and not (u == "" and v in values)})
     return [f"number {n!r} is in no cited document" for n in missing]
 
 
@@ -255,15 +340,19 @@ def pii(m: Message, ctx: Context) -> list[str]:
     text = _without_urls(m.text)
     domains = _brand_domains(ctx)
     contact = ctx.brand.contact_email.strip().lower()
-    emails = [e for _, _, e in _emails(text) if e.lower() != contact
-              and not any(e.lower().endswith("@" + d) or e.lower().endswith("." + d) for d in domains)]
+    # each distinct address, number or card is judged once (Counter: text of 100,000 repeats costs what one does)
+    emails = sum(n for e, n in Counter(_emails(text).texts).items() if e.lower() != contact
+                 and not any(e.lower().endswith("@" + d) or e.lower().endswith("." + d) for d in domains))
     if contact:  # an empty one would put a space between every character
         text = text.replace(ctx.brand.contact_email, " ")
-    phones = PHONE.findall(text) + PHONE_BARE.findall(PHONE.sub(" ", text))
-    phones += [p for p in PHONE_INTL.findall(text) if len(re.sub(r"\D", "", p)) >= 8]
-    kinds = [("an email address", len(emails)), ("a phone number", len(phones)),
-             ("a date of birth", len(BIRTH_DATE.findall(text))), ("an SSN-like number", len(SSN.findall(text))),
-             ("a payment card number", sum(_luhn(re.sub(r"\D", "", c)) for c in CARD.findall(text)))]
+    phone = _spans(PHONE, text)
+    phones = len(phone.starts) + len(_spans(PHONE_BARE, _blank(text, phone)).starts)
+    phones += sum(n for p, n in Counter(_spans(PHONE_INTL, text).texts).items()
+                  if len(re.sub(r"\D", "", p)) >= 8)
+    cards = Counter(_spans(CARD, text).texts)
+    kinds = [("an email address", emails), ("a phone number", phones),
+             ("a date of birth", len(BIRTH_DATE.findall(text))), ("an SSN-like number", len(_spans(SSN, text).starts)),
+             ("a payment card number", sum(n for c, n in cards.items() if _luhn(re.sub(r"\D", "", c))))]
     return [f"contains {kind}" + (f" ({n} found)" if n > 1 else "") for kind, n in kinds if n]
 
 
@@ -276,15 +365,26 @@ def _luhn(digits: str) -> bool:
 CORPORATE = re.compile(r"[\s,]+(?:co|inc|llc|ltd|corp|company|corporation|gmbh)\.?$", re.I)
 
 
+def _competitor_words(name: str) -> list[str]:
+    core = CORPORATE.sub("", name.strip()) or name.strip()
+    return [w for part in re.split(r"[\s-]+", core) for w in re.findall(r"[A-Z]?[a-z0-9&.']+|[A-Z]+(?![a-z])", part)]
+
+
 def _competitor_pattern(name: str) -> re.Pattern:
     """"Summit Supply Co." also matches "Summit Supply"; "TrailMart" also "Trail Mart", "Trail-Mart", "TrailMart's"."""
-    core = CORPORATE.sub("", name.strip()) or name.strip()
-    words = [w for part in re.split(r"[\s-]+", core) for w in re.findall(r"[A-Z]?[a-z0-9&.']+|[A-Z]+(?![a-z])", part)]
-    return re.compile(r"(?<!\w)" + r"[\s-]*".join(re.escape(w) for w in words) + r"(?!\w)", re.I)
+    return re.compile(r"(?<!\w)" + r"[\s-]*".join(re.escape(w) for w in _competitor_words(name)) + r"(?!\w)", re.I)
 
 
 def competitor_mention(m: Message, ctx: Context) -> list[str]:
-    return [f"names competitor {c!r}" for c in ctx.brand.competitors if _competitor_pattern(c).search(m.text)]
+    text = m.text
+    lower = text.lower() if text.isascii() else None
+
+    def named(c: str) -> bool:
+        words = _competitor_words(c)
+        if lower is not None and all(w.isascii() for w in words) and not all(w.lower() in lower for w in words):
+            return False  # ASCII: a case-insensitive match holds each word, lower-cased, as a substring
+        return bool(_competitor_pattern(c).search(text))
+    return [f"names competitor {c!r}" for c in ctx.brand.competitors if named(c)]
 
 
 def unresolved_placeholder(m: Message, ctx: Context) -> list[str]:
@@ -366,7 +466,14 @@ ACTIVE_MARKUP = re.compile(
 
 
 def unsafe_markup(m: Message, ctx: Context) -> list[str]:
-    found = {f.group(0)[:40] for f in ACTIVE_MARKUP.finditer(m.text)}
+    text = m.text
+    if "<" not in text:  # every alternative needs a "<", but "script:" and "data: text/html" (which need ":")
+        if ":" not in text:
+            return []
+        lower = text.lower()
+        if text.isascii() and "script" not in lower and "data" not in lower:
+            return []
+    found = {f.group(0)[:40] for f in ACTIVE_MARKUP.finditer(text)}
     return [f"active markup {f!r}" for f in sorted(found)]
 
 

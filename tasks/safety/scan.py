@@ -20,26 +20,30 @@ class Gated:
     def __init__(self, rx: re.Pattern, reach: int = 256):
         import ahocorasick
 
-        from tasks.safety.harm import alternatives, necessary_literals
+        from tasks.safety.harm import alternatives, first_char_guard, necessary_literals
 
         self.rx, self.reach, self.parts = rx, reach, []
+        owners: dict[str, list[int]] = {}  # literal -> the alternatives (parts) it gates
         for alt in alternatives(rx.pattern):
-            compiled = re.compile(alt, rx.flags)
+            compiled = re.compile(first_char_guard(alt, None, rx.flags) + alt, rx.flags)  # same matches, faster
             literals = necessary_literals(alt) if rx.flags & re.I or alt.islower() else None
-            if literals is None:
-                self.parts.append((compiled, None))
-                continue
-            automaton = ahocorasick.Automaton()
-            for conj in literals:
+            self.parts.append((compiled, literals is not None))
+            for conj in literals or ():
                 for word in conj[0]:  # the rarest set of each sub-alternative
-                    automaton.add_word(word, len(word))
-            automaton.make_automaton()
-            self.parts.append((compiled, automaton))
+                    if len(self.parts) - 1 not in owners.setdefault(word, []):
+                        owners[word].append(len(self.parts) - 1)
+        # one automaton for every alternative: the text is read once, each hit goes to the alternatives it gates
+        self.automaton = ahocorasick.Automaton()
+        for word, parts in owners.items():
+            self.automaton.add_word(word, tuple((k, len(word)) for k in parts))
+        if owners:
+            self.automaton.make_automaton()
 
-    def _windows(self, automaton, text: str) -> list[tuple[int, int]]:
+    def _windows(self, hits: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+        """Windows of `reach` characters around each (end, length) hit, in the automaton's order, merged."""
         spans: list[list[int]] = []
-        for end, length in automaton.iter(text.lower()):
-            a, b = max(0, end - length + 1 - self.reach), min(len(text), end + 1 + self.reach)
+        for end, length in hits:
+            a, b = max(0, end - length + 1 - self.reach), min(n, end + 1 + self.reach)
             if spans and a <= spans[-1][1]:
                 spans[-1][1] = max(spans[-1][1], b)
             else:
@@ -47,14 +51,20 @@ class Gated:
         return [(a, b) for a, b in spans]
 
     def finditer(self, text: str) -> Iterator[re.Match]:
-        if len(text.lower()) != len(text):  # lower-casing moved positions (rare letters): search it all
+        lower = text.lower()
+        if len(lower) != len(text):  # lower-casing moved positions (rare letters): search it all
             yield from self.rx.finditer(text)
             return
-        for compiled, automaton in self.parts:
-            if automaton is None:
+        hits: list[list[tuple[int, int]]] = [[] for _ in self.parts]
+        if any(gated for _, gated in self.parts):
+            for end, owners in self.automaton.iter(lower):
+                for k, length in owners:
+                    hits[k].append((end, length))
+        for k, (compiled, gated) in enumerate(self.parts):
+            if not gated:
                 yield from compiled.finditer(text)
                 continue
-            for a, b in self._windows(automaton, text):
+            for a, b in self._windows(hits[k], len(text)):
                 yield from compiled.finditer(text, a, b)
 
     def matches(self, text: str) -> list[re.Match]:
@@ -91,6 +101,9 @@ class AtAnchored(Gated):
 
     def __init__(self, rx: re.Pattern, local: int = 64, domain: int = 256):
         self.rx, self.reach, self.parts, self.local, self.domain = rx, domain, [], local, domain
+
+    def matches(self, text: str) -> list[re.Match]:
+        return list(self.finditer(text))  # already leftmost first and non-overlapping: nothing to sort
 
     def finditer(self, text: str) -> Iterator[re.Match]:
         last = 0
