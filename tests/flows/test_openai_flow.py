@@ -72,7 +72,8 @@ def test_all_three_cloud_backends_together(fake, tmp_path, monkeypatch, document
         assert main(["run", "--approve-as", "test-manager", "--out", str(run)]) == 0
         assert search.ops("docs:search") and safety.requests and fake.requests
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["backends"] == {"generator": "openai", "retriever": "azure-search", "screener": "azure"}
+    assert manifest["backends"] == {"generator": "openai", "retriever": "azure-search", "screener": "azure",
+                                    "rate_limits": "process"}
     audit = pl.read_csv(run / "audit_log.csv").filter(pl.col("event") == "screen")
     assert set(audit["screener"]) == {"azure"}
     assert main(["audit", "verify", str(run)]) == 0

@@ -132,11 +132,15 @@ def test_a_wrong_key_fails_closed_at_once_and_names_the_variable(fake):
 
 def test_the_rate_limiter_spaces_requests(fake):
     s = scorer(fake, rate_limit=2, rate_window=0.4)
+    granted, acquire = [], s._limiter.acquire
+    s._limiter.acquire = lambda *a: (acquire(*a), granted.append(time.monotonic()))  # when each request may go
     for text in ["a", "b", "c", "d", "e"]:
         s.score(text)
-    at = [r.at for r in fake.requests]
-    assert len(at) == 5 and at[-1] - at[0] >= 0.75  # requests 3 and 5 each waited for a window to pass
-    assert all(at[i + 2] - at[i] >= 0.35 for i in range(3))  # never 3 in one window (small network jitter)
+    assert len(fake.requests) == len(granted) == 5  # every request went through the limiter, once
+    assert granted[-1] - granted[0] >= 0.8 - 1e-3  # requests 3 and 5 each waited for a window to pass
+    assert all(granted[i + 2] - granted[i] >= 0.4 - 1e-3 for i in range(3))  # never 3 in one window
+    at = [r.at for r in fake.requests]  # as the service saw them (a loaded machine adds jitter in transit)
+    assert at[-1] - at[0] >= 0.6
 
 
 def test_the_rate_limiter_is_shared_by_threads():
