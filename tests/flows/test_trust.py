@@ -128,8 +128,11 @@ def test_the_terminal_shows_one_message_and_no_traceback(tmp_path):
     """A real process: exit 2 prints the message once, without Prefect's tracebacks; --debug shows them."""
     customers = sample(tmp_path, transform=lambda d: d.drop("email_opt_in"))
     cmd = [sys.executable, "-m", "flows.cli", "run", "--customers", customers, "--out", str(tmp_path / "r")]
+    from prefect.settings import PREFECT_API_URL
+
     env = {"PATH": "/usr/bin:/bin", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HOME": str(tmp_path),
-           "PREFECT_HOME": str(tmp_path / ".prefect")}
+           "PREFECT_HOME": str(tmp_path / ".prefect"),
+           "PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's server: no temporary one to start twice
     quiet = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert quiet.returncode == 2, quiet.stderr
     assert "Traceback" not in quiet.stderr + quiet.stdout
