@@ -442,7 +442,7 @@ def load_scale(env: dict | None = None) -> Scale:
     text = env.get("CPO_PARTITION_ROWS", "").strip().replace("_", "")
     rows = 250_000
     if text:
-        if not text.isdigit() or int(text) <= 0:
+        if not (text.isascii() and text.isdigit()) or int(text) <= 0:
             raise InputError(f"environment: CPO_PARTITION_ROWS={env.get('CPO_PARTITION_ROWS')!r} must be a whole "
                              "number of customers per partition, 1 or more (default 250000)")
         rows = int(text)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from tasks.lifecycle import approval_of, begin, check_sealed, declarations, reco
 from tasks.manifest import build_manifest
 from tasks.records import SegmentProfile, Variant
 from tasks.retrieval import Hit
-from tasks.rundir import RunDir, sha256_of
+from tasks.rundir import STAGES, RunDir, sha256_of
 from tasks.safety import Screener, make_harm_scorer, passed_by_segment
 from tasks.safety.anchor import seal
 from tasks.safety.audit import AuditLog
@@ -158,8 +157,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         raise InputError("a deployment run needs a place for its run folders: set CPO_RUNS_DIR for the worker or "
                          "serve process (or pass the `out` parameter); runs never go into the code checkout")
     run = RunDir(out or default_run_dir(campaign.name))
-    scale = Partitioned()  # CPO_TASK_RUNNER, CPO_PARTITION_ROWS: where the per-customer stages run
-    checked_docs = Path(tempfile.mkdtemp(prefix="cpo-docs-"))  # GX's pages move into the folder once it exists
+    scale = Partitioned(run.path)  # CPO_TASK_RUNNER, CPO_PARTITION_ROWS: where the per-customer stages run
+    checked_docs = scale.docs  # GX's pages move into the folder once it exists
     try:  # the folder's lock is released however the run ends (a process may run several flows)
         if run.path.is_dir():
             run.acquire()  # an existing folder: a live run there is refused at once, before any check
@@ -181,6 +180,11 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         # Once the sends are out, the run finishes on what it persisted: a customer file or a suppression list
         # that has moved on since (they do, daily) cannot change who was sent what.
         sent = run.path.is_dir() and run.is_done("export")
+        if sent and (broken := [s for s in STAGES[:STAGES.index("export")] if not run.is_done(s)]):
+            raise InputError(f"{run.path}: the sends went out, but what stage {broken[0]} recorded was changed or "
+                             f"deleted since (stages/{broken[0].replace('+', '_')}.done.json lists each file and its "
+                             "SHA-256); outcomes are analysed only against what was sent, so this run cannot be "
+                             "finished: restore the folder from a backup")
         if events and sent and run.is_done("outcomes") and \
                 sha256_of(events) != run.read_json("stages/outcomes/counts.json", {}).get("events_sha256"):
             raise InputError(f"{run.path}: outcomes were already read from another events file; one run reads one "
@@ -422,8 +426,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 "manifest": manifest}
     finally:
         run.release()
-        scale.close()
-        shutil.rmtree(checked_docs, ignore_errors=True)  # pages of a refused run, or a resumed run's second copy
+        scale.close()  # and the staging folder: pages of a refused run, or a resumed run's second copy
 
 
 def gate(run: RunDir, audit: AuditLog, approve_as: str | None) -> dict | None:

@@ -10,6 +10,7 @@ All computing is in tasks/partitions.py; this module only wires.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -62,14 +63,16 @@ def fit_segmenter(paths: list[str], method: str, k_range, min_share: float, seed
 class Partitioned:
     """The partitions of one run and the task runner they are mapped on (opened at the first map)."""
 
-    def __init__(self, settings: Scale | None = None):
+    def __init__(self, run_path: Path, settings: Scale | None = None):
         self.settings = settings or load_scale()
         self.kind = self.settings.task_runner
         self.rows = self.settings.partition_rows
         self.count = 0  # partitions of the customer file
         self.parts: dict[str, list[str]] = {}  # stage -> partition files written by this process
         self._runner = None
-        self._tmp = Path(tempfile.mkdtemp(prefix="cpo-parts-"))  # before the run folder exists
+        self._tmp, self._made = staging(Path(run_path))  # before the run folder exists
+        self.docs = self._tmp / "data_docs"  # GX's pages of the checks, moved into the folder once it exists
+        self.docs.mkdir()
 
     # ------------------------------------------------------------------------------------ runner
     def _open(self):
@@ -100,6 +103,11 @@ class Partitioned:
             runner, self._runner = self._runner, None
             runner.__exit__(None, None, None)
         shutil.rmtree(self._tmp, ignore_errors=True)
+        for folder in self._made:  # parents made for the staging folder, if nothing else came into them
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     def record(self) -> dict:
         return {"task_runner": self.kind, "partitions": self.count, "partition_rows": self.rows}
@@ -163,7 +171,7 @@ class Partitioned:
     def columns_of(self, stage: str, columns: list[str]) -> pl.DataFrame:
         """Just the customers' `columns` (those the file has) for a stage's rows, in file order."""
         return pl.concat([p.select(c for c in columns if c in p.columns) for p in self.rows_of(stage, columns).parts()],
-                         how="vertical")
+                         how="vertical", rechunk=True)  # one chunk: its mean adds alike whatever the partitioning
 
     def attach(self, frame: pl.DataFrame, columns: list[str] | None = None) -> pl.DataFrame:
         """An in-memory frame of customers (outcomes read back) with their `columns` (all by default)."""
@@ -223,6 +231,25 @@ class Partitioned:
                                         for a, c, d in zip(self.parts["assign"], self.parts["segment"], outputs)])
         self.parts["engage"] = outputs
         return true_lifts(merge_truth(sums))
+
+
+def staging(run_path: Path) -> tuple[Path, list[Path]]:
+    """A private folder beside the run folder for what is checked before the run folder exists (the ingest
+    partitions, GX's pages): on the run folder's file system, so the workers of a Dask cluster that see the run
+    folder see it too, and never in /tmp, where a killed run would leave the customers' data for good. Named
+    `.<run>.staging-<pid>-<random>`; one left by a start that was killed (its process gone) is removed by the next
+    start into the same folder. Returns it and the parent folders made for it (removed again when empty)."""
+    parent = run_path.resolve().parent
+    made = [p for p in [parent, *parent.parents] if not p.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.glob(f".{run_path.name}.staging-*"):
+        try:
+            os.kill(int(old.name.rsplit("-", 2)[-2]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
+    return Path(tempfile.mkdtemp(prefix=f".{run_path.name}.staging-{os.getpid()}-", dir=parent)), made
 
 
 def worker_env() -> dict:

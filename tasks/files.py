@@ -175,13 +175,17 @@ def write_csv(df: pl.DataFrame | Iterable[pl.DataFrame], path: str | Path, exact
     must not gain a quote; its producer guarantees no customer value starts a cell with a formula character)."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
-    with tmp.open("wb") as out:
-        for i, part in enumerate([df] if isinstance(df, pl.DataFrame) else df):
-            nested = [n for n, t in part.schema.items() if isinstance(t, (pl.List, pl.Array, pl.Struct))]
-            if nested:
-                part = part.with_columns(pl.col(n).map_elements(_json, return_dtype=pl.String) for n in nested)
-            part = part.rename({c: safe_cell(c) for c in part.columns if safe_cell(c) != c})  # header cells too
-            (part if exact else neutralise(part)).write_csv(out, include_header=i == 0)
+    try:
+        with tmp.open("wb") as out:
+            for i, part in enumerate([df] if isinstance(df, pl.DataFrame) else df):
+                nested = [n for n, t in part.schema.items() if isinstance(t, (pl.List, pl.Array, pl.Struct))]
+                if nested:
+                    part = part.with_columns(pl.col(n).map_elements(_json, return_dtype=pl.String) for n in nested)
+                part = part.rename({c: safe_cell(c) for c in part.columns if safe_cell(c) != c})  # header cells too
+                (part if exact else neutralise(part)).write_csv(out, include_header=i == 0)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, target)
     return target
 

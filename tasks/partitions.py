@@ -47,7 +47,8 @@ def read_parts(paths: list[str], columns: list[str] | None = None) -> pl.DataFra
     if columns is not None:
         have = pl.read_parquet_schema(paths[0])
         columns = [c for c in columns if c in have]
-    return pl.concat([pl.read_parquet(p, columns=columns) for p in paths], how="vertical")
+    return pl.concat([pl.read_parquet(p, columns=columns) for p in paths], how="vertical", rechunk=True)  # one
+    # chunk: a mean or sum over it adds in the same order whatever the partitioning
 
 
 def check_unique_ids(df: pl.DataFrame, source: str | Path) -> None:

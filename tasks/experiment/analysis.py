@@ -52,8 +52,14 @@ def canonical(df: pl.DataFrame, metrics: list[str], arm: str, segment: str | Non
     cols = [pl.col(arm).cast(pl.String).alias("arm")] + [pl.col(m).cast(pl.Float64) for m in metrics]
     cols += [pl.col(c).cast(pl.Float64).alias(f"cov:{m}") for m, c in (covariates or {}).items() if m in metrics]
     if segment:
-        cols.append(pl.col(segment).cast(pl.String).fill_null("(missing)").alias("segment"))
+        cols.append(segment_name(segment))
     return df.select(cols).filter(pl.col("arm").is_not_null())
+
+
+def segment_name(column: str) -> pl.Expr:
+    """The segment as text; a segment called "all" would be added into the pooled rows, so it is marked."""
+    name = pl.col(column).cast(pl.String).fill_null("(missing)")
+    return pl.when(name == ALL).then(pl.lit(f"{ALL} (a segment)")).otherwise(name).alias("segment")
 
 
 CUPED_MOMENTS = ["c_n", "c_sy", "c_sx", "c_syy", "c_sxx", "c_sxy"]
@@ -179,8 +185,12 @@ def analyze_parts(parts: Callable[[], Iterable[pl.DataFrame]], metrics: list[str
     covariates = {m: c for m, c in (covariates or {}).items() if m in metrics}
     n = {m: 0 for m in metrics}
     not01, negative, nonzero = dict(n), dict(n), {m: [] for m in metrics}
+    x_sum, x_n = {m: 0.0 for m in covariates}, {m: 0 for m in covariates}
     for df in parts():
         df = canonical(df, metrics, arm, segment, covariates)
+        for m in covariates:
+            x_sum[m] += float(df[f"cov:{m}"].sum() or 0.0)
+            x_n[m] += df[f"cov:{m}"].drop_nulls().len()
         for m in metrics:
             v = df[m].drop_nulls()
             n[m] += v.len()
@@ -196,10 +206,14 @@ def analyze_parts(parts: Callable[[], Iterable[pl.DataFrame]], metrics: list[str
             cap = cap_value(np.concatenate(nonzero[m] or [np.zeros(0)]), percentile, ignore_zeros=False)
             if math.isfinite(cap):
                 cap_values[m] = cap
+    # CUPED is the same for x and x - c; centring x on its mean keeps its sums of squares precise however large
+    # its values (timestamps, ids), where the computational formulas would lose the spread in rounding.
+    centre = {m: x_sum[m] / x_n[m] for m in covariates if x_n[m]}
     stats, arms, values = [], [], {m: {} for m in metrics if types[m] == "numeric"}
     for df in parts():
         df = canonical(df, metrics, arm, segment, covariates).with_columns(
-            pl.col(m).clip(upper_bound=cap) for m, cap in cap_values.items())
+            *[pl.col(m).clip(upper_bound=cap) for m, cap in cap_values.items()],
+            *[(pl.col(f"cov:{m}") - c).alias(f"cov:{m}") for m, c in centre.items()])
         stats.append(sufficient_stats(df, metrics))
         arms.append(df.group_by(["segment", "arm"] if segment else ["arm"]).len())
         for m in values if bootstrap else ():
@@ -255,7 +269,7 @@ def srm_checks(df: pl.DataFrame, weights: dict[str, dict[str, float]] | None, ar
     tasks.experiment.outcomes.check_weights).
     """
     df = df.select(pl.col(arm).cast(pl.String).alias("arm"),
-                   *([pl.col(segment).cast(pl.String).fill_null("(missing)").alias("segment")] if segment else []))
+                   *([segment_name(segment)] if segment else []))
     return srm_from_counts(df.group_by(["segment", "arm"] if segment else ["arm"]).len(), weights, threshold)
 
 

@@ -182,3 +182,31 @@ def test_cuped_from_sums_is_cuped_from_values():
                           (b.lift.rel_lift, a.lift.rel_lift), (b.lift.rel_ci_low, a.lift.rel_ci_low),
                           (b.lift.rel_ci_high, a.lift.rel_ci_high), (b.lift.p_value, a.lift.p_value)]:
             assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def _shifted(offset: float) -> pl.DataFrame:
+    rng = np.random.default_rng(1)
+    x = rng.normal(50, 10, 4000)
+    return pl.DataFrame({"arm": rng.choice(["control", "t1"], 4000),
+                         "revenue": np.maximum(0, 0.5 * x + rng.normal(0, 5, 4000)), "pre_period": x + offset})
+
+
+@pytest.mark.parametrize("offset", [1e7, 1.7e9])  # a covariate in cents, or an epoch timestamp
+def test_cuped_does_not_depend_on_where_the_covariate_is_centred(offset):
+    """CUPED sees only x - mean(x); from raw sums of x^2 a covariate whose mean is 1e8 times its spread lost every
+    digit (rho2 0.49 -> 0.09, found by an attack): the analysis centres x before summing."""
+    kw = dict(metrics=["revenue"], control="control", segment=None, covariates={"revenue": "pre_period"}, caps={})
+    plain, shifted = lift_table(_shifted(0.0), **kw).row(0, named=True), lift_table(_shifted(offset), **kw).row(0, named=True)
+    for c in ["cuped_rel_lift", "cuped_ci_low", "cuped_ci_high", "cuped_p_value", "cuped_rho2", "variance_reduction"]:
+        assert shifted[c] == pytest.approx(plain[c], rel=1e-6), c
+
+
+def test_a_segment_called_all_is_not_added_into_the_headline():
+    rng = np.random.default_rng(2)
+    df = pl.DataFrame({"arm": rng.choice(["control", "t1"], 3000), "region": rng.choice(["all", "north"], 3000),
+                       "opened": (rng.random(3000) < 0.2).astype(np.int8)})
+    t = lift_table(df, ["opened"], "control", segment="region")
+    head = t.filter(pl.col("family") == "headline").row(0, named=True)
+    assert (head["n_treatment"], head["n_control"]) == (int((df["arm"] == "t1").sum()), int((df["arm"] == "control").sum()))
+    assert set(t["segment"]) == {"all", "all (a segment)", "north"}
+    assert [c["segment"] for c in srm_checks(df, None, segment="region")] == ["all", "all (a segment)", "north"]

@@ -106,3 +106,60 @@ def test_a_changed_or_missing_partition_is_redone_not_reused(tmp_path, monkeypat
     assert (run / "assignments.csv").read_bytes() == assigned
     outcomes = pl.read_csv(run / "outcomes.csv")
     assert outcomes["arm"].value_counts()["count"].min() > 50  # not everyone in one arm
+
+
+def exported(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    from flows.cli import main
+    from tests.fakes.esp_events import write_esp_events
+
+    monkeypatch.setenv("CPO_PARTITION_ROWS", "150")  # the sample in 4 partitions
+    run = tmp_path / "run"
+    assert main(["run", "--out", str(run), "--send", "export", "--approve-as", "manager"]) == 0
+    sends = pl.read_csv(run / "sends.csv", infer_schema_length=None, schema_overrides={"customer_id": pl.String})
+    rates = {"open": 0.3, "click": 0.06, "convert": 0.02, "revenue": 60.0, "unsubscribe": 0.004, "complaint": 0.001}
+    ef = write_esp_events(sends, "generic", tmp_path / "events.csv", {a: rates for a in set(sends["arm"])}, seed=2,
+                          run_id=run.name)
+    return run, ef.path
+
+
+@pytest.mark.parametrize("stage", ["ingest", "segment", "assign"])
+def test_a_partition_damaged_after_the_send_stops_the_run_and_nothing_is_sent_again(tmp_path, monkeypatch, capsys,
+                                                                                     stage):
+    """Once sends.csv is out, outcomes are analysed only against what was sent: a partition of an earlier stage
+    changed or deleted since is an input error (exit 2) naming the stage; no stage is redone, no marker dropped,
+    no second export (found by an attack on the partitioned stages: it re-exported, or crashed)."""
+    import csv
+
+    from flows.cli import main
+
+    run, events = exported(tmp_path, monkeypatch)
+    markers = sorted(p.name for p in (run / "stages").glob("*.done.json"))
+    (run / "stages" / stage / "part-00001.parquet").unlink()
+    assert main(["outcomes", str(run), "--events", str(events)]) == 2
+    assert f"stage {stage}" in capsys.readouterr().err
+    assert sorted(p.name for p in (run / "stages").glob("*.done.json")) == markers
+    with (run / "audit_log.csv").open(newline="") as f:
+        assert [r["event"] for r in csv.DictReader(f) if r["event"] != "screen"] == ["approval", "export"]
+
+
+def test_a_run_killed_while_checking_the_file_leaves_its_copy_beside_the_folder_until_the_next_start(tmp_path):
+    """The partitions checked before the run folder exists live in a staging folder beside it (the run folder's
+    file system: a remote Dask worker that sees the run folder sees them), never in /tmp; a start killed there
+    leaves them, and the next start into the same folder removes them."""
+    import os
+    import subprocess
+
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(ROOT)}
+    args = ["run", "--out", str(tmp_path / "run"), "--approve-as", "me"]
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "flows" / "kill_in_ingest.py"), *args], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == -9, out.stderr[-2000:]
+    line = next(x for x in (out.stdout + out.stderr).splitlines() if "staging folder:" in x)  # print, or its log
+    left = Path(line.split("staging folder:", 1)[1].strip())
+    assert left.parent == tmp_path and list(left.rglob("*.parquet"))  # beside the run folder, not in /tmp
+    done = subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not left.exists() and [p.name for p in tmp_path.iterdir()] == ["run"]
