@@ -328,7 +328,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                         messages = {v.variant_id: v for v in variants if v.status == "passed"}
                         if control:
                             messages[control.variant_id] = control
-                        population = stages.export_sends(run, audit, scale.joined("assign"), messages, brand,
+                        population = stages.export_sends(run, audit, scale.rows_of("assign").load(), messages, brand,
                                                          campaign.send, seeds, control.variant_id if control else None)
                         seal(run.path)
                         run.finish("export", ["sends.csv"], population=population)

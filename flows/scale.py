@@ -165,9 +165,6 @@ class Partitioned:
         return P.Rows(tuple(self.parts[stage]), tuple(self.parts["segment"]),
                       tuple(columns) if columns is not None else None, sample)
 
-    def joined(self, stage: str, columns: list[str] | None = None) -> pl.DataFrame:
-        return self.rows_of(stage, columns).load()
-
     def columns_of(self, stage: str, columns: list[str]) -> pl.DataFrame:
         """Just the customers' `columns` (those the file has) for a stage's rows, in file order."""
         return pl.concat([p.select(c for c in columns if c in p.columns) for p in self.rows_of(stage, columns).parts()],
