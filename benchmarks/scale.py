@@ -1,9 +1,10 @@
 """Scale benchmark: the campaign on N synthetic customers, seconds per stage.
 
     .venv/bin/python benchmarks/scale.py [N ...]          stage functions only (default: 10K 100K 1M)
-    .venv/bin/python benchmarks/scale.py --flow [--runner local|dask] [--rows R] [--compare] [--csv] N ...
+    .venv/bin/python benchmarks/scale.py --flow [--runner local|dask] [--rows R] [--compare] [--csv] [--export] N ...
                                                           a whole `cpo run` (pre-approved, temporary Prefect
-                                                          server) per N, as a user runs it
+                                                          server) per N, as a user runs it; --export: sends.csv,
+                                                          then `cpo outcomes` on generated events
 
 The first form runs the pure stage functions (no Prefect server), so the figures are the work itself;
 the second is what a user gets: Prefect, Great Expectations, the run directory and the report included.
@@ -99,13 +100,12 @@ def _label(proc) -> str:
 
 
 def run_flow(n: int, runner: str = "local", rows: int | None = None, folder: Path | None = None,
-             csv: bool = False) -> dict:
-    """One `cpo run` on n customers; returns wall seconds, stage seconds and peak RSS (MB) per process."""
+             csv: bool = False, export: bool = False) -> dict:
+    """One `cpo run` on n customers; returns wall seconds, stage seconds and peak RSS (MB) per process. With
+    `export`: `--send export`, then events for every recipient (tests/fakes/esp_events.py, generic CSV, not
+    timed) and `cpo outcomes`, timed the same way (`outcomes`)."""
     import json
-    import subprocess
     import tempfile
-
-    import psutil
 
     folder = folder or Path(tempfile.mkdtemp(prefix="cpo-scale-"))
     data = folder.parent / f"customers-{n}.{'csv' if csv else 'parquet'}"
@@ -116,9 +116,34 @@ def run_flow(n: int, runner: str = "local", rows: int | None = None, folder: Pat
     env = {**os.environ, "CPO_TASK_RUNNER": runner, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     if rows:
         env["CPO_PARTITION_ROWS"] = str(rows)
+    run = folder / "run"
+    result = _timed(["run", "--customers", str(data), "--out", str(run), "--approve-as", "benchmark",
+                     *(["--send", "export"] if export else [])], env)
+    if export:
+        from tests.fakes.esp_events import write_esp_events
+
+        sends = pl.read_csv(run / "sends.csv", columns=["customer_id", "email", "arm", "seed"],
+                            schema_overrides={"customer_id": pl.String})
+        rates = {"open": 0.3, "click": 0.06, "convert": 0.02, "revenue": 60.0, "unsubscribe": 0.004,
+                 "complaint": 0.001}
+        events = write_esp_events(sends, "generic", folder / "events.csv", {a: rates for a in set(sends["arm"])},
+                                  seed=1, run_id=run.name)
+        del sends
+        result["outcomes"] = _timed(["outcomes", str(run), "--events", str(events.path)], env)
+        result["outcomes"]["events"] = sum(1 for _ in events.path.open()) - 1
+    manifest = json.loads((run / "manifest.json").read_text())
+    return {"n": n, "runner": runner, "partitions": manifest.get("partitions"), "seconds": manifest["seconds"],
+            "run": run, **result}
+
+
+def _timed(args: list[str], env: dict) -> dict:
+    """`cpo ARGS` in a process of its own: wall seconds and the peak RSS of it and every process it starts."""
+    import subprocess
+
+    import psutil
+
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--customers", str(data), "--out",
-                             str(folder / "run"), "--approve-as", "benchmark"], env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     parent, peaks = psutil.Process(proc.pid), {}
     while proc.poll() is None:
@@ -136,23 +161,23 @@ def run_flow(n: int, runner: str = "local", rows: int | None = None, folder: Pat
     wall = time.perf_counter() - start
     err = proc.stderr.read()
     if proc.returncode:
-        raise SystemExit(f"cpo run failed (exit {proc.returncode}):\n{err[-3000:]}")
-    manifest = json.loads((folder / "run" / "manifest.json").read_text())
-    return {"n": n, "runner": runner, "partitions": manifest.get("partitions"), "wall": wall,
-            "seconds": manifest["seconds"], "run": folder / "run",
-            "peaks": sorted(((v["label"], pid, round(v["mb"])) for pid, v in peaks.items()), key=lambda x: -x[2])}
+        raise SystemExit(f"cpo {args[0]} failed (exit {proc.returncode}):\n{err[-3000:]}")
+    return {"wall": wall, "peaks": sorted(((v["label"], pid, round(v["mb"])) for pid, v in peaks.items()),
+                                          key=lambda x: -x[2])}
 
 
 def same_outputs(a: Path, b: Path) -> str:
     from polars.testing import assert_frame_equal
 
-    if (a / "assignments.csv").read_bytes() != (b / "assignments.csv").read_bytes():
-        return "DIFFERENT assignments.csv"
+    files = ["assignments.csv", "outcomes.csv", *(["sends.csv"] if (a / "sends.csv").exists() else [])]
+    for name in files:
+        if (a / name).read_bytes() != (b / name).read_bytes():
+            return f"DIFFERENT {name}"
     try:
         assert_frame_equal(pl.read_csv(a / "results.csv"), pl.read_csv(b / "results.csv"), abs_tol=1e-9, rel_tol=0)
     except AssertionError as e:
         return f"DIFFERENT results.csv: {e}"
-    return "same assignments.csv (bytes) and results.csv (1e-9)"
+    return f"same {', '.join(files)} (bytes) and results.csv (1e-9)"
 
 
 def report(r: dict) -> None:
@@ -160,6 +185,12 @@ def report(r: dict) -> None:
           f"(incl. Prefect server start)", flush=True)
     print("  stages: " + "  ".join(f"{k}={v}" for k, v in r["seconds"].items()), flush=True)
     print("  peak RSS: " + ", ".join(f"{label} (pid {pid}) {mb} MB" for label, pid, mb in r["peaks"]), flush=True)
+    if "outcomes" in r:
+        o = r["outcomes"]
+        print(f"  cpo outcomes ({o['events']:,} events): wall {o['wall']:.1f}s; stages: "
+              + "  ".join(f"{k}={r['seconds'][k]}" for k in ("outcomes", "engage", "analyze", "explain", "report")
+                          if k in r["seconds"]), flush=True)
+        print("  peak RSS: " + ", ".join(f"{label} (pid {pid}) {mb} MB" for label, pid, mb in o["peaks"]), flush=True)
 
 
 def flow_main(argv: list[str]) -> None:
@@ -170,6 +201,7 @@ def flow_main(argv: list[str]) -> None:
     parser.add_argument("--rows", type=int, default=None, help="CPO_PARTITION_ROWS (default: the product's)")
     parser.add_argument("--compare", action="store_true", help="run each N again on the other runner, other rows")
     parser.add_argument("--csv", action="store_true", help="a CSV customer file instead of Parquet")
+    parser.add_argument("--export", action="store_true", help="--send export, then cpo outcomes on generated events")
     parser.add_argument("sizes", type=int, nargs="*", default=[1_000_000])
     args = parser.parse_args(argv)
     import tempfile
@@ -177,13 +209,13 @@ def flow_main(argv: list[str]) -> None:
     base = Path(tempfile.mkdtemp(prefix="cpo-scale-"))
     results = []
     for n in args.sizes:
-        r = run_flow(n, args.runner, args.rows, base / f"{n}-{args.runner}", args.csv)
+        r = run_flow(n, args.runner, args.rows, base / f"{n}-{args.runner}", args.csv, args.export)
         report(r)
         results.append(r)
         if args.compare:
             other = "dask" if args.runner == "local" else "local"
             rows = max(1, (args.rows or 250_000) // 3)
-            o = run_flow(n, other, rows, base / f"{n}-{other}", args.csv)
+            o = run_flow(n, other, rows, base / f"{n}-{other}", args.csv, args.export)
             report(o)
             print(f"  same-output check ({args.runner} vs {other}, {r['partitions']} vs {o['partitions']} "
                   f"partitions): {same_outputs(r['run'], o['run'])}", flush=True)

@@ -4,6 +4,7 @@ Orchestration only: every decision is made by a function in `tasks/`, wrapped as
 """
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -41,7 +42,6 @@ from tasks.experiment.rollout import load_source, winner_variants
 from tasks.experiment.sends import control_variant, read_seed_list, read_suppression
 from tasks.experiment.design import design_power, expected_baselines
 from tasks.explain.buckets import variant_factors
-from tasks.partitions import explain_sample
 
 SAMPLE_CUSTOMERS = PROJECT_DIR / "data" / "sample" / "customers.csv"
 SAMPLE_CONTENT = PROJECT_DIR / "data" / "sample" / "content"
@@ -179,8 +179,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         source = load_source(rollout_of) if rollout_of else None  # a rollout: the winners of an analysed run
         # Once the sends are out, the run finishes on what it persisted: a customer file or a suppression list
         # that has moved on since (they do, daily) cannot change who was sent what.
-        sent = run.path.is_dir() and run.is_done("export")
-        if sent and (broken := [s for s in STAGES[:STAGES.index("export")] if not run.is_done(s)]):
+        sent = run.path.is_dir() and (run.is_done("export") or exported(run.path / "audit_log.csv"))
+        if sent and (broken := [s for s in STAGES[:STAGES.index("export") + 1] if not run.is_done(s)]):
             raise InputError(f"{run.path}: the sends went out, but what stage {broken[0]} recorded was changed or "
                              f"deleted since (stages/{broken[0].replace('+', '_')}.done.json lists each file and its "
                              "SHA-256); outcomes are analysed only against what was sent, so this run cannot be "
@@ -324,25 +324,37 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
             if export:
                 with run.stage("export"):
-                    if run.reuse("export") is None:
+                    if saved := run.reuse("export"):
+                        scale.restore(run.path, "export", saved.get("parts"))
+                        seeded = saved["seeds"]
+                    else:
                         messages = {v.variant_id: v for v in variants if v.status == "passed"}
                         if control:
                             messages[control.variant_id] = control
-                        population = stages.export_sends(run, audit, scale.rows_of("assign").load(), messages, brand,
-                                                         campaign.send, seeds, control.variant_id if control else None)
+                        pieces = scale.export(run.path, messages, brand, campaign.send, run_id, seeds,
+                                              control.variant_id if control else None)
+                        seeded = stages.export_sends(run, audit, pieces, messages, brand, campaign.send, seeds)
                         seal(run.path)
-                        run.finish("export", ["sends.csv"], population=population)
+                        run.finish("export", ["sends.csv", *scale.files(run.path, "export")],
+                                   parts=scale.files(run.path, "export"), seeds=seeded)
                 if not run.is_done("outcomes"):
                     if not events:
                         return awaiting_outcomes(run, sealed)
                     with run.stage("outcomes"):
-                        stages.read_outcomes(run, audit, events, events_format, bool(control))
-                read_back = run.reuse("outcomes")
-                outcomes, truth, outcome_counts = read_back["outcomes"], None, read_back["counts"]
+                        read = stages.read_events(run, audit, events, events_format, scale.parts["export"], seeded,
+                                                  str(scale.staged))
+                        counts = stages.record_outcomes(run, audit, events, read,
+                                                        scale.outcomes(run.path, read, seeded, bool(control)),
+                                                        bool(control))
+                        run.finish("outcomes", scale.files(run.path, "outcomes") + scale.files(run.path, "recipients"),
+                                   parts=scale.files(run.path, "outcomes"), counts=counts)
+                saved = run.reuse("outcomes")
+                scale.restore(run.path, "outcomes", saved.get("parts"))
+                truth, outcome_counts = None, saved["counts"]
                 with run.stage("engage"):  # the outcomes read back, as the contract's outcomes.csv
                     if run.reuse("engage") is None:
-                        run.write_csv("outcomes.csv", outcomes.select("customer_id", "arm", *metrics,
-                                                                      *[g for g in exp.guardrails if g in outcomes.columns]))
+                        scale.write_csv(run, "outcomes.csv", "outcomes", ["customer_id", "arm", *metrics, *[
+                            g for g in exp.guardrails if g in pl.read_parquet_schema(scale.parts["outcomes"][0])]])
                         run.finish("engage", ["outcomes.csv"])
             else:
                 outcome_counts = None
@@ -356,13 +368,13 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                         scale.write_csv(run, "outcomes.csv", "engage", ["customer_id", "arm", *exp.metrics])
                         run.finish("engage", ["outcomes.csv", *scale.files(run.path, "engage")],
                                    parts=scale.files(run.path, "engage"), truth=truth)
+            measured = "outcomes" if export else "engage"  # the outcomes read back, or simulated
             with run.stage("analyze"):
                 if saved := run.reuse("analyze"):
                     results, srm, guards, wins = saved["results"], saved["srm"], saved["guardrails"], saved["winners"]
                 else:  # the outcomes with the covariates CUPED needs, and no other customer data
                     covariates = {m: c for m, c in exp.covariates.items() if c in customer_columns}
-                    attributes = (scale.attach(outcomes, list(covariates.values())) if export else
-                                  scale.rows_of("engage", list(covariates.values())))  # loaded by the tasks
+                    attributes = scale.rows_of(measured, list(covariates.values()))  # loaded by the tasks
                     results, srm = stages.analyze(attributes, metrics, CONTROL, alpha, correction, weights,
                                                   covariates=covariates, caps=exp.caps(), seed=campaign.seed,
                                                   key=artifact_key(run_id))
@@ -375,8 +387,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                guardrails=guards, winners=wins)
             with run.stage("explain"):  # the explanation is recomputed unless the report is already done
                 if not run.is_done("report"):
-                    sample = (scale.attach(explain_sample(outcomes, campaign.seed, EXPLAIN_ROWS)) if export else
-                              scale.rows_of("engage", sample=(campaign.seed, EXPLAIN_ROWS)))
+                    sample = scale.rows_of(measured, sample=(campaign.seed, EXPLAIN_ROWS))
                     explanation = stages.explain(sample, metrics,
                                                  CONTROL, campaign.seed,
                                                  {c: f"personal data ({k})" for c, k in personal.items()}, alpha,
@@ -460,6 +471,16 @@ def ended(run: RunDir, approval: dict | None, design: dict) -> dict:
         return {"status": "awaiting_approval", "run_dir": str(run.path), "design": design}
     run.status("rejected", by=approval["by"], reason=approval["text"])
     return {"status": "rejected", "run_dir": str(run.path), "design": design, "approval": approval}
+
+
+def exported(audit_path: Path) -> bool:
+    """The audit log records an export: the sends went out, whatever has become of the files since."""
+    from tasks.safety.audit import read_rows
+
+    try:
+        return any(r.get("event") == "export" for r in read_rows(audit_path))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return audit_path.exists()  # unreadable: the run cannot prove it sent nothing
 
 
 def awaiting_outcomes(run: RunDir, design: dict) -> dict:

@@ -46,6 +46,8 @@ validate_part = task(name="validate-customers-part", cache_policy=NO_CACHE)(_on_
 segment_part = task(name="segment-part", cache_policy=NO_CACHE)(_on_worker(P.segment_part))
 assign_part = task(name="assign-part", cache_policy=NO_CACHE)(_on_worker(P.assign_part))
 simulate_part = task(name="simulate-part", cache_policy=NO_CACHE)(_on_worker(P.simulate_part))
+export_part = task(name="export-part", cache_policy=NO_CACHE)(_on_worker(P.export_part))
+outcomes_part = task(name="outcomes-part", cache_policy=NO_CACHE)(_on_worker(P.outcomes_part))
 eligible_segments_part = task(name="eligible-segments-part", cache_policy=NO_CACHE)(_on_worker(P.eligible_segments_part))
 
 
@@ -70,8 +72,8 @@ class Partitioned:
         self.count = 0  # partitions of the customer file
         self.parts: dict[str, list[str]] = {}  # stage -> partition files written by this process
         self._runner = None
-        self._tmp, self._made = staging(Path(run_path))  # before the run folder exists
-        self.docs = self._tmp / "data_docs"  # GX's pages of the checks, moved into the folder once it exists
+        self.staged, self._made = staging(Path(run_path))  # before the run folder exists
+        self.docs = self.staged / "data_docs"  # GX's pages of the checks, moved into the folder once it exists
         self.docs.mkdir()
 
     # ------------------------------------------------------------------------------------ runner
@@ -102,7 +104,7 @@ class Partitioned:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             runner.__exit__(None, None, None)
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        shutil.rmtree(self.staged, ignore_errors=True)
         for folder in self._made:  # parents made for the staging folder, if nothing else came into them
             try:
                 folder.rmdir()
@@ -118,7 +120,7 @@ class Partitioned:
         then the customer checkpoint (Great Expectations) mapped over them."""
         from flows import stages
 
-        info = stages.ingest(customers, *args, folder=str(self._tmp / "ingest"), rows=self.rows, **kwargs)
+        info = stages.ingest(customers, *args, folder=str(self.staged / "ingest"), rows=self.rows, **kwargs)
         paths = self.parts["ingest"] = info["parts"]
         self.count = len(paths)
         offsets = [o for o, _ in P.bounds(info["table"]["rows"], self.rows)]
@@ -128,7 +130,7 @@ class Partitioned:
 
     def settle(self, run_path: Path) -> None:
         """Move the checked partitions into the run folder once it is the run's (stages/ingest/)."""
-        if any(Path(p).is_relative_to(self._tmp) for p in self.parts.get("ingest", [])):  # read by this start
+        if any(Path(p).is_relative_to(self.staged) for p in self.parts.get("ingest", [])):  # read by this start
             target = run_path / "stages" / "ingest"
             target.mkdir(parents=True, exist_ok=True)
             for stale in target.glob("part-*.parquet"):  # an earlier start's partitions (another partition size)
@@ -169,13 +171,6 @@ class Partitioned:
         """Just the customers' `columns` (those the file has) for a stage's rows, in file order."""
         return pl.concat([p.select(c for c in columns if c in p.columns) for p in self.rows_of(stage, columns).parts()],
                          how="vertical", rechunk=True)  # one chunk: its mean adds alike whatever the partitioning
-
-    def attach(self, frame: pl.DataFrame, columns: list[str] | None = None) -> pl.DataFrame:
-        """An in-memory frame of customers (outcomes read back) with their `columns` (all by default)."""
-        ids = frame["customer_id"].implode()
-        customers = pl.concat([P.customers_part(p, columns, ids) for p in self.parts["segment"]], how="vertical")
-        customers = customers.select("customer_id", *[c for c in customers.columns if c not in frame.columns])
-        return frame.join(customers, on="customer_id", how="left", maintain_order="left")
 
     def write_csv(self, run, name: str, stage: str, columns: list[str]) -> None:
         """A contract CSV (assignments.csv, outcomes.csv) written from a stage's partitions, one at a time."""
@@ -228,6 +223,38 @@ class Partitioned:
                                         for a, c, d in zip(self.parts["assign"], self.parts["segment"], outputs)])
         self.parts["engage"] = outputs
         return true_lifts(merge_truth(sums))
+
+    def export(self, run_path: Path, messages: dict, brand, send, run_id: str, seeds: pl.DataFrame | None,
+               control_id: str | None) -> list[str]:
+        """Each partition's messages rendered, and who was sent what (stages/export/); returns the rendered pieces
+        of sends.csv in order (in the staging folder: sends.csv is what stays)."""
+        count = len(self.parts["assign"])
+        pieces = [P.part_path(self.staged / "sends", i) for i in range(count)]
+        outputs = [P.part_path(run_path / "stages" / "export", i) for i in range(count)]
+        self.map(export_part, [{"assign_src": a, "customers_src": c, "messages": messages, "brand": brand,
+                                "fallbacks": send.merge_fallbacks, "run_id": run_id,
+                                "mailto": send.list_unsubscribe_mailto, "seeds": seeds, "control_id": control_id,
+                                "sends_dst": p, "dst": d}
+                               for a, c, p, d in zip(self.parts["assign"], self.parts["segment"], pieces, outputs)])
+        self.parts["export"] = outputs
+        return pieces
+
+    def outcomes(self, run_path: Path, read: dict, seeds: pl.DataFrame, analysed_only: bool) -> list[dict]:
+        """Each partition's recipients' outcomes from the events `stages.read_events` kept (stages/outcomes/:
+        `part-*` analysed, `recipients-*` all); returns the counts of each partition and of the seeds."""
+        count = len(self.parts["export"])
+        folder = run_path / "stages" / "outcomes"
+        outputs = [P.part_path(folder, i) for i in range(count)]
+        everyone = [str(folder / f"recipients-{i:05d}.parquet") for i in range(count)]
+        seeds_src = P.write_part(seeds, self.staged / "seeds.parquet")
+        calls = [{"events_src": read["events"], "sends_src": s, "shared": read["shared"],
+                  "delivered_events": read["delivered_events"], "analysed_only": analysed_only, "dst": d,
+                  "recipients_dst": r} for s, d, r in zip(self.parts["export"], outputs, everyone)]
+        counts = self.map(outcomes_part, [*calls, {**calls[0], "sends_src": seeds_src, "dst": None,
+                                                   "recipients_dst": None}])
+        self.parts["outcomes"] = outputs
+        self.parts["recipients"] = everyone
+        return counts
 
 
 def staging(run_path: Path) -> tuple[Path, list[Path]]:

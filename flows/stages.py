@@ -7,6 +7,7 @@ errors are never retried; backend calls are.
 """
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tasks.experiment.analysis import analyze_parts, srm_from_counts
 from tasks.explain import Explanation
 from tasks.explain import explain as explain_effects
 from tasks.ingest import load_customers, resolve_consent
-from tasks.partitions import Rows, loaded
+from tasks.partitions import Rows, loaded, rows_in, write_part
 from tasks.records import Document, SegmentProfile, Variant
 from tasks.retrieval import Retriever, retrieve_for_segments
 from tasks.safety import Screener, message_of
@@ -169,31 +170,26 @@ def publish_report(markdown: str, audit_summary: list[dict] | None = None, key: 
 
 
 @task(name="export-sends", cache_policy=NO_CACHE)
-def export_sends(run, audit: AuditLog, frame: pl.DataFrame, messages: dict[str, Variant], brand, send,
-                 seeds: pl.DataFrame | None, control_id: str | None) -> pl.DataFrame:
-    """sends.csv (and Parquet for large campaigns) after approval, recorded in the audit log as an `export`
-    event carrying its SHA-256. Returns who was sent what (seeds included), for reading the outcomes back."""
-    from tasks.experiment.assign import CONTROL, HOLDOUT
-    from tasks.experiment.sends import render_sends
+def export_sends(run, audit: AuditLog, pieces: list[str], messages: dict[str, Variant], brand, send,
+                 seeds: pl.DataFrame | None) -> pl.DataFrame:
+    """sends.csv (and Parquet for large campaigns) from the partitions' rendered pieces and the seeds' messages,
+    after approval, recorded in the audit log as an `export` event carrying its SHA-256. Returns who among the
+    seeds was sent what, for reading the outcomes back."""
+    from tasks.experiment.sends import render_sends, seeds_sent
     from tasks.rundir import sha256_of
 
-    assigned = frame.filter(pl.col("arm") != HOLDOUT).with_columns(
-        pl.when(pl.col("arm") == CONTROL).then(pl.lit(control_id, pl.String)).otherwise(pl.col("variant_id"))
-        .alias("variant_id"))
-    sends = render_sends(assigned, messages, brand, send.merge_fallbacks, run.path.name, send.list_unsubscribe_mailto,
-                         seeds)
-    run.write_csv("sends.csv", sends, exact=True)  # the exact text to send: render_sends keeps formulas out
-    if sends.height >= send.parquet_from_rows:
-        sends.write_parquet(run.file("sends.parquet"))
-    n_seed = int(sends["seed"].cast(pl.Int64).sum()) if sends.height else 0
+    nobody = pl.DataFrame(schema={c: pl.String for c in ("customer_id", "email", "segment", "arm", "variant_id")})
+    seed_sends = render_sends(nobody, messages, brand, send.merge_fallbacks, run.path.name,
+                              send.list_unsubscribe_mailto, seeds)
+    frames = lambda: itertools.chain((pl.read_parquet(p) for p in pieces), [seed_sends])  # noqa: E731
+    run.write_csv("sends.csv", frames(), exact=True)  # the exact text to send: render_sends keeps formulas out
+    recipients = rows_in(pieces)
+    if recipients + seed_sends.height >= send.parquet_from_rows:
+        pl.concat([pl.scan_parquet(pieces), seed_sends.lazy()]).sink_parquet(run.file("sends.parquet"))
     audit.record_event("export", "record", "cpo", sha256_of(run.path / "sends.csv"),
-                       f"sends.csv: {sends.height - n_seed} recipients, {n_seed} seed messages")
-    get_run_logger().info("exported %d sends (%d to seed addresses)", sends.height - n_seed, n_seed)
-    population = assigned.select("customer_id", "email", "segment", "arm", "variant_id",
-                                 pl.lit(0, pl.Int8).alias("seed"))
-    seeds_sent = (sends.filter(pl.col("seed") == 1).unique("email", keep="first", maintain_order=True)  # one per address
-                  .select("customer_id", "email", "segment", "arm", "variant_id", pl.col("seed").cast(pl.Int8)))
-    return pl.concat([population, seeds_sent], how="vertical_relaxed")
+                       f"sends.csv: {recipients} recipients, {seed_sends.height} seed messages")
+    get_run_logger().info("exported %d sends (%d to seed addresses)", recipients, seed_sends.height)
+    return seeds_sent(seed_sends)
 
 
 @task(name="guardrails", cache_policy=NO_CACHE)
@@ -210,12 +206,14 @@ def guardrails(outcomes: pl.DataFrame | Rows, metrics: list[str], control: str, 
     return table
 
 
-@task(name="read-outcomes", cache_policy=NO_CACHE)
-def read_outcomes(run, audit: AuditLog, events_path: str, fmt: str, control_emailed: bool) -> None:
-    """The email service's events as one row per recipient, checked (Great Expectations), recorded as an
-    `outcomes` audit event with the file's SHA-256, and persisted as the run's `outcomes` stage. Nothing is
-    recorded unless the file holds usable events; the same file again (after a crash) is not recorded twice."""
-    from tasks.experiment.events import outcomes_from_events, read_events_info, validate_events
+@task(name="read-events", cache_policy=NO_CACHE)
+def read_events(run, audit: AuditLog, events_path: str, fmt: str, sends: list[str], seeds: pl.DataFrame,
+                folder: str) -> dict:
+    """The email service's events read and checked (Great Expectations), their distinct events of this run kept
+    in `folder` for the partitions, and what the whole file says (counts, addresses shared by recipients, whether
+    it reports deliveries). Refused when the audit log already records outcomes from another file."""
+    from tasks.experiment.events import (any_delivered, distinct_events, read_events_info, shared_emails,
+                                         validate_events)
     from tasks.rundir import sha256_of
     from tasks.safety.audit import read_rows
 
@@ -226,23 +224,36 @@ def read_outcomes(run, audit: AuditLog, events_path: str, fmt: str, control_emai
                          f"(SHA-256 {earlier[-1]['content_sha256'][:12]}…); give that file again to finish the run")
     events, info = read_events_info(events_path, fmt)
     validate_events(events, events_path, run.path / "data_docs")
-    per_recipient, counts = outcomes_from_events(events, run.reuse("export")["population"], info, run.path.name)
+    distinct, counts = distinct_events(events, info, run.path.name)
+    addresses = pl.concat([pl.scan_parquet(sends).select("email"), seeds.lazy().select("email")])
+    return {"events": write_part(distinct, Path(folder) / "events.parquet"), "counts": {**counts, "format": fmt},
+            "shared": shared_emails(addresses), "delivered_events": any_delivered(distinct), "sha256": sha,
+            "recorded": bool(earlier)}
+
+
+@task(name="record-outcomes", cache_policy=NO_CACHE)
+def record_outcomes(run, audit: AuditLog, events_path: str, read: dict, parts: list[dict],
+                    control_emailed: bool) -> dict:
+    """The whole file's counts from each partition's; recorded as an `outcomes` audit event with the file's
+    SHA-256 (once: the same file again after a crash is not recorded twice), unless no event concerns a recipient:
+    then nothing is recorded."""
+    from tasks.experiment.events import outcome_counts
+
+    counts = outcome_counts(pl.read_parquet(read["events"]), read["counts"], read["shared"], parts)
     if counts["events_used"] == 0:
         dropped = {k: counts.get(k, 0) for k in ("other_run_events", "unknown_recipient_events", "seed_events",
                                                   "ignored_events") if counts.get(k)}
         raise InputError(f"{events_path}: no event in this file concerns a recipient of {run.path.name} "
                          f"({counts['events_read']} read; dropped: {dropped or 'none'}); is it the right file and "
                          f"--format? Nothing was recorded")
-    analysed = per_recipient.filter(pl.col("delivered") == 1) if control_emailed else per_recipient
-    counts = {**counts, "format": fmt, "recipients": per_recipient.height, "analysed": analysed.height,
-              "events_sha256": sha,
+    analysed = sum(p.get("analysed", 0) for p in parts)
+    counts = {**counts, "analysed": analysed, "events_sha256": read["sha256"],
               "population": "delivered recipients" if control_emailed else
                             "every assigned customer (control received no email, so there is no delivery to "
                             "condition on: intention to treat)"}
-    if not earlier:
-        audit.record_event("outcomes", "record", f"cpo outcomes ({fmt})", sha,
-                           f"{Path(events_path).name}: {counts['analysed']} recipients analysed of "
-                           f"{counts['recipients']}")
-    run.finish("outcomes", outcomes=analysed, recipients=per_recipient, counts=counts)
+    if not read["recorded"]:
+        audit.record_event("outcomes", "record", f"cpo outcomes ({counts['format']})", read["sha256"],
+                           f"{Path(events_path).name}: {analysed} recipients analysed of {counts['recipients']}")
     get_run_logger().info("outcomes read: %d events used of %d; %d recipients analysed", counts["events_used"],
-                          counts["events_read"], analysed.height)
+                          counts["events_read"], analysed)
+    return counts

@@ -28,7 +28,7 @@ def part_path(folder: str | Path, index: int) -> str:
     return str(Path(folder) / f"part-{index:05d}.parquet")
 
 
-def _write(df: pl.DataFrame, path: str | Path) -> str:
+def write_part(df: pl.DataFrame, path: str | Path) -> str:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -39,7 +39,7 @@ def _write(df: pl.DataFrame, path: str | Path) -> str:
 
 def write_parts(df: pl.DataFrame, folder: str | Path, rows: int) -> list[str]:
     """Cut `df` into partitions of `rows` customers (file order kept) and write them to `folder`."""
-    return [_write(df.slice(o, n), part_path(folder, i)) for i, (o, n) in enumerate(bounds(df.height, rows))]
+    return [write_part(df.slice(o, n), part_path(folder, i)) for i, (o, n) in enumerate(bounds(df.height, rows))]
 
 
 def read_parts(paths: list[str], columns: list[str] | None = None) -> pl.DataFrame:
@@ -83,7 +83,7 @@ def validate_part(path: str, source: str, index: int, docs_dir: str | None = Non
 def segment_part(src: str, segmenter, dst: str) -> dict:
     """Apply a fitted segmenter to one partition; returns its segment sizes."""
     out = segmenter.transform(pl.read_parquet(src))
-    _write(out, dst)
+    write_part(out, dst)
     return dict(out.group_by("segment").len().iter_rows())
 
 
@@ -102,7 +102,7 @@ def assign_part(src: str, passed: dict, weights: dict, seed: int, salt: str, hol
     if not result.success or leaked:
         raise SafetyGateError(f"assignment checkpoint failed; nothing was sent\n{result.summary()}"
                               f"\n{leaked} customers hold a variant that did not pass")
-    _write(assignments, dst)
+    write_part(assignments, dst)
     return assignments.height
 
 
@@ -119,11 +119,44 @@ def simulate_part(assign_src: str, customers_src: str, strategy_of: dict, sim, s
         customers = pl.read_parquet(customers_src).drop("segment", strict=False)
         frame = frame.join(customers, on="customer_id", how="left", maintain_order="left")
     outcomes, _ = simulate(frame, strategy_of, sim, seed, typical)
-    _write(outcomes, dst)
+    write_part(outcomes, dst)
     sent = frame.filter(pl.col("arm") != HOLDOUT)
     arms = sent["arm"].to_numpy()
     strategies = np.array([strategy_of.get(v, "") for v in sent["variant_id"].fill_null("").to_list()], dtype=object)
     return truth_sums(sent, arms, strategies, baseline(sent, sim), sim) if (arms != CONTROL).any() else {}
+
+
+def export_part(assign_src: str, customers_src: str, messages: dict, brand, fallbacks: dict, run_id: str,
+                mailto: str | None, seeds: pl.DataFrame | None, control_id: str | None, sends_dst: str,
+                dst: str) -> int:
+    """One partition's messages rendered (`sends_dst`, a piece of sends.csv: the seeds' ids are checked against
+    this partition's customers, their messages are rendered once by the flow) and who was sent what (`dst`: the
+    outcomes are read back against it). Returns the number of recipients."""
+    from tasks.experiment.sends import render_sends, to_send
+
+    assigned = to_send(join_part(assign_src, customers_src), control_id)
+    sends = render_sends(assigned, messages, brand, fallbacks, run_id, mailto, seeds).filter(pl.col("seed") == 0)
+    write_part(sends, sends_dst)
+    write_part(assigned.select("customer_id", "email", "segment", "arm", "variant_id", pl.lit(0, pl.Int8).alias("seed")),
+           dst)
+    return sends.height
+
+
+def outcomes_part(events_src: str, sends_src: str, shared: pl.Series, delivered_events: bool, analysed_only: bool,
+                  dst: str | None, recipients_dst: str | None) -> dict:
+    """One partition of who was sent what, with its recipients' events: every recipient's outcomes
+    (`recipients_dst`: the rollout never emails again who bounced, unsubscribed or complained) and those analysed
+    (`dst`: the delivered ones when `analysed_only`). Returns this partition's counts."""
+    from tasks.experiment.events import recipient_outcomes
+
+    out, counts = recipient_outcomes(pl.read_parquet(events_src), pl.read_parquet(sends_src), shared, delivered_events)
+    if recipients_dst:
+        write_part(out, recipients_dst)
+    if dst:
+        analysed = out.filter(pl.col("delivered") == 1) if analysed_only else out
+        write_part(analysed, dst)
+        counts["analysed"] = analysed.height
+    return counts
 
 
 def explain_sample(frame: pl.DataFrame, seed: int, rows: int, total: int | None = None) -> pl.DataFrame:
@@ -161,12 +194,11 @@ def join_part(left: str, right: str, columns: list[str] | None = None, seed: int
     return rows.join(customers, on="customer_id", how="left", maintain_order="left")
 
 
-def customers_part(path: str, columns: list[str] | None = None, ids: pl.Series | None = None) -> pl.DataFrame:
-    """customer_id and those of `columns` (all by default) the partition has; only `ids` (imploded) if given."""
+def customers_part(path: str, columns: list[str] | None = None) -> pl.DataFrame:
+    """customer_id and those of `columns` (all by default) the partition has."""
     have = pl.read_parquet_schema(path)
     wanted = ["customer_id", *[c for c in (have if columns is None else columns) if c in have and c != "customer_id"]]
-    frame = pl.read_parquet(path, columns=wanted)
-    return frame if ids is None else frame.filter(pl.col("customer_id").is_in(ids))
+    return pl.read_parquet(path, columns=wanted)
 
 
 def rows_in(paths: list[str]) -> int:

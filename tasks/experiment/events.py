@@ -564,12 +564,18 @@ def dedupe(events: pl.DataFrame) -> pl.DataFrame:
 
 def outcomes_from_events(events: pl.DataFrame, sends: pl.DataFrame, read_info: dict | None = None,
                          run_id: str | None = None) -> tuple[pl.DataFrame, dict]:
-    """One outcome row per non-seed sends row, and the counts of what was dropped and why (no emails)."""
-    for column in ("customer_id", "arm"):
-        if column not in sends.columns:
-            raise InputError(f"sends: required column {column!r} missing; columns are {', '.join(sends.columns)}")
-    read_info = read_info or {}
-    ignored = dict(read_info.get("ignored_event_kinds") or {})
+    """One outcome row per non-seed sends row, and the counts of what was dropped and why (no emails): the
+    one-partition case of `distinct_events`, `recipient_outcomes` per partition and `outcome_counts`."""
+    distinct, counts = distinct_events(events, read_info, run_id)
+    shared = shared_emails(sends.lazy())
+    out, part = recipient_outcomes(distinct, sends, shared, any_delivered(distinct))
+    return out, outcome_counts(distinct, counts, shared, [part])
+
+
+def distinct_events(events: pl.DataFrame, read_info: dict | None = None,
+                    run_id: str | None = None) -> tuple[pl.DataFrame, dict]:
+    """The file's distinct events of this run (`_key`: the join key), and the counts of what was read."""
+    ignored = dict((read_info or {}).get("ignored_event_kinds") or {})
     counts: dict = {"events_read": events.height, "ignored_event_kinds": ignored,
                     "ignored_events": sum(ignored.values())}
     distinct = dedupe(events.select(list(SCHEMA)))
@@ -579,41 +585,60 @@ def outcomes_from_events(events: pl.DataFrame, sends: pl.DataFrame, read_info: d
         other = distinct.filter(pl.col("run").is_not_null() & (pl.col("run") != run_id))
         counts["other_run_events"] = other.height
         distinct = distinct.filter(pl.col("run").is_null() | (pl.col("run") == run_id))
+    return distinct, counts
 
+
+def any_delivered(distinct: pl.DataFrame) -> bool:
+    """Whether the file reports deliveries at all (else every recipient who did not bounce was delivered)."""
+    return distinct.filter(pl.col("event") == "delivered").height > 0
+
+
+def _email(column: str = "email") -> pl.Expr:
+    return pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+
+
+def shared_emails(sends: pl.LazyFrame) -> pl.Series:
+    """The addresses (trimmed, lower-cased) of more than one sends row, over every partition: an event keyed by
+    such an address cannot say whose it is."""
+    if "email" not in sends.collect_schema():
+        return pl.Series("_email", [], pl.String)
+    return (sends.select(_email().alias("_email")).filter(pl.col("_email").is_not_null() & (pl.col("_email") != ""))
+            .group_by("_email").len().filter(pl.col("len") > 1).collect()["_email"].sort())
+
+
+def recipient_outcomes(distinct: pl.DataFrame, sends: pl.DataFrame, shared: pl.Series,
+                       delivered_events: bool) -> tuple[pl.DataFrame, dict]:
+    """One partition of the sends (population) rows: one outcome row per non-seed row, in its order, from the
+    events that are its recipients' (`shared` addresses excluded: ambiguous), and this partition's counts."""
+    for column in ("customer_id", "arm"):
+        if column not in sends.columns:
+            raise InputError(f"sends: required column {column!r} missing; columns are {', '.join(sends.columns)}")
     seed = (pl.col("seed").cast(pl.String).str.strip_chars().is_in(["1", "true", "True", "1.0"]).fill_null(False)
             if "seed" in sends.columns else pl.lit(False))
     table = sends.with_row_index("_row").with_columns(
         seed.alias("_seed"),
         pl.col("customer_id").cast(pl.String).str.strip_chars().alias("_cid"),
-        (pl.col("email").cast(pl.String).str.strip_chars().str.to_lowercase() if "email" in sends.columns
-         else pl.lit(None, pl.String)).alias("_email"))
-    by_cid = table.filter(pl.col("_cid").is_not_null()).group_by("_cid").agg(
-        pl.col("_row").first().alias("_row_c"), pl.len().alias("_n_c"))
-    by_email = table.filter(pl.col("_email").is_not_null() & (pl.col("_email") != "")).group_by("_email").agg(
-        pl.col("_row").first().alias("_row_e"), pl.len().alias("_n_e"))
+        (_email() if "email" in sends.columns else pl.lit(None, pl.String)).alias("_email"))
+    by_cid = table.filter(pl.col("_cid").is_not_null()).group_by("_cid").agg(pl.col("_row").first().alias("_row_c"))
+    by_email = (table.filter(pl.col("_email").is_not_null() & (pl.col("_email") != "") &
+                             ~pl.col("_email").is_in(shared.implode()))
+                .group_by("_email").agg(pl.col("_row").first().alias("_row_e")))
     joined = (distinct
               .join(by_cid, left_on="_key", right_on="_cid", how="left")
               .join(by_email, left_on="_key", right_on="_email", how="left")
               .with_columns(pl.when(pl.col("key_kind") == "customer_id").then(pl.col("_row_c"))
-                            .otherwise(pl.when(pl.col("_n_e") == 1).then(pl.col("_row_e"))).alias("_row"),
-                            ((pl.col("key_kind") == "email") & (pl.col("_n_e") > 1)).fill_null(False)
-                            .alias("_ambiguous")))
-    ambiguous = joined.filter(pl.col("_ambiguous"))
-    unknown = joined.filter(pl.col("_row").is_null() & ~pl.col("_ambiguous"))
+                            .otherwise(pl.col("_row_e")).alias("_row")))
     matched = joined.filter(pl.col("_row").is_not_null()).join(table.select("_row", "_seed"), on="_row", how="left")
-    counts["ambiguous_email_events"] = ambiguous.height
-    counts["unknown_recipient_events"] = unknown.height
-    counts["unknown_recipients"] = unknown.select("key_kind", "_key").unique().height
-    counts["seed_events"] = matched.filter(pl.col("_seed")).height
     used = matched.filter(~pl.col("_seed"))
     # The same event keyed once by customer_id and once by email is one event of one recipient.
     once = pl.concat([used.filter(pl.col("event_id").is_not_null()).unique(["_row", "event_id"], keep="first",
                                                                          maintain_order=True),
                       used.filter(pl.col("event_id").is_null()).unique(["_row", "event", "timestamp", "value"],
                                                                        keep="first", maintain_order=True)])
-    counts["duplicates"] += used.height - once.height
+    counts = {"matched_events": matched.height, "matched_keys": matched.select("key_kind", "_key").unique().height,
+              "seed_events": matched.filter(pl.col("_seed")).height, "duplicates": used.height - once.height,
+              "events_used": once.height}
     used = once
-    counts["events_used"] = used.height
 
     is_ = lambda name: (pl.col("event") == name)  # noqa: E731
     per_row = used.group_by("_row").agg(
@@ -626,12 +651,10 @@ def outcomes_from_events(events: pl.DataFrame, sends: pl.DataFrame, read_info: d
         pl.when(is_("conversion")).then(pl.col("value").fill_null(0.0)).otherwise(0.0).sum().alias("_revenue"),
         is_("unsubscribe").any().alias("_unsubscribed"),
         is_("complaint").any().alias("_complained"))
-    any_delivered = distinct.filter(is_("delivered")).height > 0
-    counts["delivered_basis"] = "events" if any_delivered else "sent_not_bounced"
 
     recipients = table.filter(~pl.col("_seed")).join(per_row, on="_row", how="left")
     flag = lambda c: pl.col(c).fill_null(False)  # noqa: E731
-    delivered = ((flag("_delivered_event") | flag("_receipt")) if any_delivered else pl.lit(True)) & ~flag("_bounced")
+    delivered = ((flag("_delivered_event") | flag("_receipt")) if delivered_events else pl.lit(True)) & ~flag("_bounced")
     keep = [c for c in ("customer_id", "arm", "variant_id", "segment") if c in sends.columns]
     out = recipients.sort("_row").select(
         *keep,
@@ -643,13 +666,30 @@ def outcomes_from_events(events: pl.DataFrame, sends: pl.DataFrame, read_info: d
         flag("_unsubscribed").cast(pl.Int8).alias("unsubscribed"),
         flag("_complained").cast(pl.Int8).alias("complained"),
         flag("_bounced").cast(pl.Int8).alias("bounced"))
-    counts["recipients"] = out.height
-    counts["seed_rows"] = table.filter(pl.col("_seed")).height
-    counts["bounced_recipients"] = recipients.filter(flag("_bounced")).height
-    counts["recipients_with_events"] = per_row.join(table.filter(~pl.col("_seed")).select("_row"), on="_row").height
-    counts["delivered_recipients"] = int(out["delivered"].sum())
-    counts["opened_via_click_only"] = recipients.filter(flag("_clicked") & ~flag("_human_open")).height
+    counts.update(recipients=out.height, seed_rows=table.filter(pl.col("_seed")).height,
+                  bounced_recipients=recipients.filter(flag("_bounced")).height,
+                  recipients_with_events=per_row.join(table.filter(~pl.col("_seed")).select("_row"), on="_row").height,
+                  delivered_recipients=int(out["delivered"].sum()),
+                  opened_via_click_only=recipients.filter(flag("_clicked") & ~flag("_human_open")).height)
     return out, counts
+
+
+def outcome_counts(distinct: pl.DataFrame, counts: dict, shared: pl.Series, parts: list[dict]) -> dict:
+    """The counts of the whole file from `distinct_events`' and each partition's: an id or an unshared address
+    is one partition's, so what no partition matched (and is not ambiguous) is unknown."""
+    total = lambda name: sum(p[name] for p in parts)  # noqa: E731
+    ambiguous = distinct.filter((pl.col("key_kind") == "email") & pl.col("_key").is_in(shared.implode()))
+    counts = {**counts, "duplicates": counts["duplicates"] + total("duplicates"),
+              "ambiguous_email_events": ambiguous.height,
+              "unknown_recipient_events": distinct.height - ambiguous.height - total("matched_events"),
+              "unknown_recipients": (distinct.select("key_kind", "_key").unique().height
+                                     - ambiguous.select("key_kind", "_key").unique().height - total("matched_keys")),
+              "seed_events": total("seed_events"), "events_used": total("events_used"),
+              "delivered_basis": "events" if any_delivered(distinct) else "sent_not_bounced"}
+    for name in ("recipients", "seed_rows", "bounced_recipients", "recipients_with_events", "delivered_recipients",
+                 "opened_via_click_only"):
+        counts[name] = total(name)
+    return counts
 
 
 # ------------------------------------------------------------------------------------------- checkpoint

@@ -47,7 +47,7 @@ def load_source(run_dir: str | Path) -> dict:
             if record.get("status") == "passed":
                 variants[record["variant_id"]] = Variant(**record)
     control = _json(run / "control_message.json")
-    recipients = pl.read_parquet(run / "stages" / "outcomes" / "recipients.parquet")
+    recipients = pl.read_parquet(sorted((run / "stages" / "outcomes").glob("recipients-*.parquet")))
     harmed = recipients.filter((pl.col("unsubscribed") == 1) | (pl.col("complained") == 1) | (pl.col("bounced") == 1))
     return {"run_id": run.name, "path": str(run.resolve()), "inputs": inputs,
             "winners": pl.read_csv(run / "winners.csv", infer_schema_length=None).to_dicts(),

@@ -24,6 +24,7 @@ from tasks.records import Variant
 CONTROL_ID = "control.bau"
 SENDS_COLUMNS = ["customer_id", "email", "segment", "arm", "variant_id", "subject", "preheader", "body",
                  "unsubscribe_url", "list_unsubscribe", "list_unsubscribe_post", "generator", "ai_generated", "seed"]
+SENDS_SCHEMA = {c: pl.Int8 if c in ("ai_generated", "seed") else pl.String for c in SENDS_COLUMNS}
 ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058: the List-Unsubscribe-Post header's only value
 UNSUBSCRIBE_MARK = "\x00unsubscribe\x00"
 MAX_NAME = 40
@@ -148,9 +149,10 @@ def template_expr(template: str, fields: dict[str, pl.Expr], url: pl.Expr | None
 
 def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Brand, fallbacks: dict[str, str],
                  run_id: str, mailto: str | None = None, seeds: pl.DataFrame | None = None) -> pl.DataFrame:
-    """One row per recipient. `assigned` holds customer_id, email, segment, arm, variant_id (the control
-    message's id for control; rows without a message, such as control when it gets no email or the holdout,
-    are not recipients) and the merge fields' columns. Seeds receive every message once (seed = 1)."""
+    """One row per recipient, in `assigned`'s order (the customer file's), then the seeds' messages. `assigned`
+    holds customer_id, email, segment, arm, variant_id (the control message's id for control; rows without a
+    message, such as control when it gets no email or the holdout, are not recipients) and the merge fields'
+    columns. Seeds receive every message once (seed = 1); their ids (seed-NNN) must not be a customer's."""
     for vid, v in messages.items():
         for text in (v.subject, v.preheader, v.body):
             missing = {m.group(1) for m in MERGE_FIELD.finditer(text)} - set(fallbacks)
@@ -160,8 +162,9 @@ def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Br
         if brand.postal_address not in v.body or brand.unsubscribe_url not in v.body:
             raise SafetyGateError(f"message {vid} lacks the postal address or the unsubscribe link; nothing was "
                                   "exported")
-    recipients = assigned.filter(pl.col("variant_id").is_not_null() & ~pl.col("arm").is_in([HOLDOUT]))
-    recipients = recipients.with_columns(pl.lit(0, pl.Int8).alias("seed"))
+    recipients = assigned.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_order"),
+                                       pl.col("customer_id").cast(pl.String), pl.lit(0, pl.Int8).alias("seed"))
+    recipients = recipients.filter(pl.col("variant_id").is_not_null() & ~pl.col("arm").is_in([HOLDOUT]))
     if seeds is not None and not seeds.is_empty():
         seed_rows = [{"customer_id": f"seed-{i + 1:03d}", "email": e, "first_name": n, "segment": v.segment,
                       "arm": CONTROL if vid == CONTROL_ID else f"treatment_{v.slot}", "variant_id": vid, "seed": 1}
@@ -172,7 +175,8 @@ def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Br
                              "customers or leave out --seed-list")
         extra = pl.DataFrame(seed_rows, schema={"customer_id": pl.String, "email": pl.String, "first_name": pl.String,
                                                 "segment": pl.String, "arm": pl.String, "variant_id": pl.String,
-                                                "seed": pl.Int8})
+                                                "seed": pl.Int8}).with_row_index("_order", offset=assigned.height)
+        extra = extra.with_columns(pl.col("_order").cast(pl.Int64))
         recipients = pl.concat([recipients, extra], how="diagonal_relaxed")
     fields = {f: clean_field(pl.col(f) if f in recipients.columns else pl.lit(None, pl.String), fb)
               for f, fb in fallbacks.items()}
@@ -190,7 +194,7 @@ def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Br
             pl.lit(v.generator).alias("generator"),
             pl.lit(0 if v.variant_id == CONTROL_ID else 1, pl.Int8).alias("ai_generated")))
     if not frames:
-        return pl.DataFrame(schema={c: pl.String for c in SENDS_COLUMNS})
+        return pl.DataFrame(schema=SENDS_SCHEMA)
     out = pl.concat(frames, how="vertical_relaxed")
     header = pl.concat_str([pl.lit("<"), pl.col("unsubscribe_url"), pl.lit(">")])
     if mailto:
@@ -200,4 +204,18 @@ def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Br
                                                                                                "body")))
     if left.height:  # a fallback or a value that itself reads as a placeholder: never send it raw
         raise SafetyGateError(f"{left.height} rendered messages still hold a merge placeholder; nothing was exported")
-    return out.select(SENDS_COLUMNS).sort("seed", "arm", "segment", "customer_id")
+    return out.sort("_order").select(pl.col(c).cast(t) for c, t in SENDS_SCHEMA.items())
+
+
+def to_send(assigned: pl.DataFrame, control_id: str | None) -> pl.DataFrame:
+    """The assigned customers who are sent something, with the message each gets: the holdout receives nothing,
+    control the business-as-usual message (`control_id`; None: no email, yet measured)."""
+    return assigned.filter(pl.col("arm") != HOLDOUT).with_columns(
+        pl.when(pl.col("arm") == CONTROL).then(pl.lit(control_id, pl.String)).otherwise(pl.col("variant_id"))
+        .alias("variant_id"))
+
+
+def seeds_sent(sends: pl.DataFrame) -> pl.DataFrame:
+    """Who was sent what among the seeds (one row per address), to recognise their events when outcomes come back."""
+    return (sends.filter(pl.col("seed") == 1).unique("email", keep="first", maintain_order=True)
+            .select("customer_id", "email", "segment", "arm", "variant_id", "seed"))

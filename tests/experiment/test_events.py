@@ -225,6 +225,39 @@ def test_the_same_stream_reads_the_same_from_generic_and_sendgrid_files(tmp_path
         assert got.equals(expected), fmt
 
 
+SHARED_SENDS = PROPERTY_SENDS.with_columns(  # a household's address on two customers, and a seed's on a third
+    pl.when(pl.col("customer_id") == "C000007").then(pl.lit("customer3@example.com"))
+    .when(pl.col("customer_id") == "C000005").then(pl.lit("SEED0@brand.example ")).otherwise(pl.col("email"))
+    .alias("email"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(STREAM, st.lists(st.integers(0, 13), max_size=4), st.booleans())
+def test_outcomes_read_partition_by_partition_are_the_whole_files(stream, cuts, run_id):
+    """The flow reads the outcomes one partition of the sends at a time (any cut, empty partitions, the seeds
+    in a partition of their own or not): the same rows and the same counts as all at once, shared addresses
+    (ambiguous: counted once, used by no partition) included."""
+    from tasks.experiment.events import any_delivered, distinct_events, outcome_counts, recipient_outcomes, shared_emails
+
+    events = frame(as_rows(stream) + [("C000003", "customer_id", "open", datetime(2026, 11, 24, tzinfo=UTC), None,
+                                       False, None, "other-run")])
+    whole, counts = outcomes_from_events(events, SHARED_SENDS, run_id="run-1" if run_id else None)
+    distinct, read = distinct_events(events, None, "run-1" if run_id else None)
+    shared = shared_emails(SHARED_SENDS.lazy())
+    assert sorted(shared) == ["customer3@example.com", "seed0@brand.example"]
+    edges = [0, *sorted(cuts), SHARED_SENDS.height]
+    parts = [recipient_outcomes(distinct, SHARED_SENDS.slice(a, b - a), shared, any_delivered(distinct))
+             for a, b in zip(edges, edges[1:])]
+    assert pl.concat([out for out, _ in parts]).equals(whole)
+    assert outcome_counts(distinct, read, shared, [c for _, c in parts]) == counts
+    # every distinct event of the run is used, a seed's, a duplicate of a used one, ambiguous or unknown: once
+    assert (counts["events_used"] + counts["seed_events"] + counts["duplicates"] - read["duplicates"]
+            + counts["ambiguous_email_events"] + counts["unknown_recipient_events"]) == distinct.height
+    by_shared = {r for r in as_rows(stream) if r[1] == "email" and r[0] in ("customer3@example.com",
+                                                                              "seed0@brand.example")}
+    assert counts["ambiguous_email_events"] == len(by_shared)
+
+
 # ----------------------------------------------------------------------------------------- planted lift
 
 @pytest.mark.parametrize("fmt", ["sendgrid", "generic", "mailchimp"])

@@ -15,7 +15,7 @@ validate = scale.P.validate_part
 
 def validate_then_die(path, source, index, docs_dir=None, offset=0, partitions=1):
     validate(path, source, index, docs_dir, offset, partitions)
-    os.write(2, f"staging folder: {scale.Partitioned.last._tmp}\n".encode())  # not print: Prefect logs prints
+    os.write(2, f"staging folder: {scale.Partitioned.last.staged}\n".encode())  # not print: Prefect logs prints
     os.kill(os.getpid(), signal.SIGKILL)
 
 
