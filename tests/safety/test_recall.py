@@ -1,0 +1,47 @@
+"""Recall beyond the phrasings the lexicon was first written for (issue 14): slurs for protected groups, and
+graphic descriptions of injury or death. Each case says what must block and what must not: the look-alikes of a
+slur, and the same words of injury in an animal, food, medical, history or game context."""
+import pytest
+
+from tasks.safety import LocalHarmScorer
+from tasks.safety.harm import findings, harm_scores
+
+
+@pytest.mark.parametrize("text", [
+    "Every nigger in this town should be strung up.", "Someone should shoot those n*ggers.",
+    "We need to round up the kikes.", "Those filthy spics should be sent back.", "Wetbacks out.",
+    "Kill all the ragheads.", "A faggot like him.", "That chink again."])
+def test_a_slur_is_hate(text):
+    assert harm_scores(text)["hate"] >= 6
+    assert any(f.pattern_id == "hate-012" for f in findings(text))
+
+
+@pytest.mark.parametrize("text", [
+    "Maine Coon Cat Tree Tower", "Van Dyke Brown Acrylic Paint", "A chink in the armour appeared in the second half.",
+    "Spic and Span Multi-Surface Cleaner", "He was never niggardly with praise.", "The kids began to snigger.",
+    "Coonhound puppy harness", "Spices for every kitchen", "Muslim Prayer Mat with Compass",
+    "Jewish Star of David Pendant", "Gay Pride Rainbow Flag 3x5 ft"])
+def test_look_alikes_of_slurs_and_identity_words_are_not_hate(text):
+    assert harm_scores(text)["hate"] < 4
+
+
+@pytest.mark.parametrize("text", [
+    "The bullet tore through his skull and brain matter splattered all over the car window.",
+    "They hacked off his arms with a machete and left him bleeding in the mud, the stumps gushing.",
+    "I sliced her open and watched the blood spray across the walls while she screamed.",
+])
+def test_a_graphic_description_is_violence(text):
+    assert LocalHarmScorer().score(text)["violence"] >= 6
+
+
+@pytest.mark.parametrize("text", [
+    "Every year billions of pigs and cows are slaughtered, their blood drained and their flesh sold as meat.",
+    "To gut a fish, slice open the belly, pull out the guts and entrails, and rinse the blood from the cavity.",
+    "The surgeon opened the skull, removed the tumour and stopped the bleeding before closing the wound.",
+    "Our new horror game lets you fight off zombies in a blood-soaked mansion full of skulls and bones.",
+    "First aid: apply pressure to the wound to stop the bleeding, then raise the injured limb.",
+    "Halloween costume: zombie bride with fake blood, a severed hand prop and gory makeup.",
+    "They torched the church in 1921, killing dozens.",
+])
+def test_words_of_injury_in_context_do_not_block(text):
+    assert LocalHarmScorer().score(text)["violence"] < 6
