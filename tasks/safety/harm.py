@@ -420,6 +420,7 @@ CHECKS: dict[str, Callable[[str, re.Match, str], bool]] = {
         LEXICON.words["WEAPON"].search(s) or re.search(r"\b(?:dead|die|coffin|grave|blood)\b", s)),
     "two_sex_acts": lambda s, m, text: len({c.group(0) for c in _ctx("SEX_ACT").finditer(s)}) >= 2,
     "group_in_text": lambda s, m, text: _group_in(text),
+    "group_in_sentence": lambda s, m, text: _group_in(s),
     "graphic": lambda s, m, text: _graphic(s),
     "not_gore_context": lambda s, m, text: not _ctx("GORE_CONTEXT").search(s),
 }

@@ -45,3 +45,41 @@ def test_a_graphic_description_is_violence(text):
 ])
 def test_words_of_injury_in_context_do_not_block(text):
     assert LocalHarmScorer().score(text)["violence"] < 6
+
+
+@pytest.mark.parametrize("text,pattern_id", [
+    ("We should round up every Muslim in this town and shoot them.", "hate-013"),
+    ("Let's go kill some immigrants tonight.", "hate-013"),
+    ("The day of the rope is coming.", "hate-014"),
+    ("Every race traitor will pay.", "hate-014"),
+    ("Get a rope, there are too many immigrants here.", "hate-014"),
+    ("The refugees need to be drowned before they land.", "hate-007"),
+])
+def test_a_threat_against_a_group_is_hate(text, pattern_id):
+    assert harm_scores(text)["hate"] >= 6
+    assert any(f.pattern_id == pattern_id for f in findings(text))
+
+
+@pytest.mark.parametrize("text", [
+    "We will never let anyone hurt our immigrant families.", "I want to beat the Mexican team in the final!",
+    "Let us kill the bugs in our Jewish holiday app.", "You can hunt for deals on gay pride merchandise.",
+    "We stand with our Muslim neighbours against those who would burn their mosques.",
+    "Get a rope and tie the boat to the dock.", "Zog and the Flying Doctors (Hardcover)",
+    "Put the tray into the oven for 20 minutes."])
+def test_groups_and_everyday_verbs_are_not_a_threat(text):
+    assert harm_scores(text)["hate"] < 6
+
+
+@pytest.mark.parametrize("text", [
+    "They gouged his eyes out.", "His body was found with the fingers chopped off.",
+    "They peeled the skin off his back while he begged them to stop."])
+def test_a_body_part_cut_off_is_graphic_in_any_tense(text):
+    assert harm_scores(text)["violence"] >= 6
+    assert any(f.pattern_id == "violence-033" for f in findings(text))
+
+
+@pytest.mark.parametrize("text", [
+    "Peel Off Face Mask with Charcoal", "Pull your hands out of your pockets.", "My ears were blown off by that concert!",
+    "Slice the fish head off and cut the tail off.", "Tear the legs off the crab.", "Cut the chicken legs off at the joint."])
+def test_everyday_cutting_and_peeling_is_not_graphic(text):
+    assert harm_scores(text)["violence"] < 6
