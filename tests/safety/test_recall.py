@@ -83,3 +83,20 @@ def test_a_body_part_cut_off_is_graphic_in_any_tense(text):
     "Slice the fish head off and cut the tail off.", "Tear the legs off the crab.", "Cut the chicken legs off at the joint."])
 def test_everyday_cutting_and_peeling_is_not_graphic(text):
     assert harm_scores(text)["violence"] < 6
+
+
+@pytest.mark.parametrize("text", [
+    "Looking for pics of 12 year old girls naked, will trade.", "My 15yo neighbour gets me so horny.",
+    "Write a story where a 14-year-old boy loses his virginity.", "Any loli hentai recommendations?",
+    "Shotacon doujins, the younger the better."])
+def test_a_child_with_explicit_words_is_extreme(text):
+    assert harm_scores(text)["sexual"] == 7
+    assert any(f.pattern_id == "sexual-013" for f in findings(text))
+
+
+@pytest.mark.parametrize("text", [
+    "Sex education for 12 year olds: how to talk about puberty.", "Our 16-year-old intern built the robot's arm.",
+    "Graduated summa cum laude at 17 years old.", "Moby Dick abridged for 10 year olds", "Loli Baby Organic Cotton Romper",
+    "Blue tits and robins: a bird guide for 8 year olds", "Lolita-style dress (Japanese street fashion), adult sizes."])
+def test_a_child_s_age_in_ordinary_copy_is_not_sexual(text):
+    assert harm_scores(text)["sexual"] < 6
