@@ -86,7 +86,7 @@ class Lexicon:
         vocab.update(data["context"])
         self.vocabulary = vocab
         self.context = {name: re.compile(expand(p, vocab), re.I) for name, p in data["context"].items()}
-        self.words = {name: re.compile(rf"\b{expand('{' + name + '}', vocab)}\b", re.I) for name in ("WEAPON", "GROUP")}
+        self.words = {name: re.compile(rf"\b{expand('{' + name + '}', vocab)}\b", re.I) for name in ("WEAPON", "GROUP", "GORE")}
         idioms = [(i["id"], r"\b(?:" + expand(i["pattern"], vocab) + ")") for i in data["idioms"]]
         self.idioms = [(name, _guarded(source, re.I)) for name, source in idioms]
         self.idiom_anchors = [necessary_literals(source) for _, source in idioms]
@@ -420,7 +420,21 @@ CHECKS: dict[str, Callable[[str, re.Match, str], bool]] = {
         LEXICON.words["WEAPON"].search(s) or re.search(r"\b(?:dead|die|coffin|grave|blood)\b", s)),
     "two_sex_acts": lambda s, m, text: len({c.group(0) for c in _ctx("SEX_ACT").finditer(s)}) >= 2,
     "group_in_text": lambda s, m, text: _group_in(text),
+    "group_in_sentence": lambda s, m, text: _group_in(s),
+    "graphic": lambda s, m, text: _graphic(s),
+    "not_gore_context": lambda s, m, text: not _ctx("GORE_CONTEXT").search(s),
 }
+
+GRAPHIC_WORDS = 3  # different words of injury or death in one sentence that make a description graphic
+
+
+@lru_cache(maxsize=256)
+def _graphic(sentence: str) -> bool:
+    """Several different words of injury or death (GORE) and a violent act (GORE_ACT) in one sentence, outside an
+    animal, food, medical or fiction-and-games context (GORE_CONTEXT)."""
+    words = {w.group(0) for w in LEXICON.words["GORE"].finditer(sentence)}
+    return (len(words) >= GRAPHIC_WORDS and bool(_ctx("GORE_ACT").search(sentence))
+            and not _ctx("GORE_CONTEXT").search(sentence))
 
 
 @lru_cache(maxsize=64)
