@@ -403,3 +403,7 @@ def test_the_events_checkpoint_passes_clean_events_and_refuses_bad_ones_with_mas
     for words in ("must not be negative", "must be an email address", "must have a timestamp"):
         assert words in message
     assert no_email(message), message
+    t = datetime(2026, 11, 24, 10, tzinfo=UTC)  # only an open can be a machine event (not from a reader: a contract)
+    with pytest.raises(InputError, match="only an open can be a machine event -- 1 row; e.g. row 2"):
+        validate_events(frame([("C1", "customer_id", "open", t, None, True), ("C2", "customer_id", "click", t, None,
+                                                                                 True)]), "events")

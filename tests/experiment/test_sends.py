@@ -168,3 +168,29 @@ def test_no_significant_lift_means_control_stays():
     assert guards.is_empty()
     [win] = winners(results, guards, "clicked", "control", ["s"])
     assert win["arm"] == "control" and math.isnan(win["rel_lift_ci_low"])
+
+
+def test_a_partition_is_rendered_in_pieces_to_the_rows_of_one_rendering(brand, tmp_path, monkeypatch):
+    """export_part renders RENDER_ROWS recipients at a time into one piece of sends.csv: the same rows, in the
+    customers' order, as rendering the partition at once; the holdout gets nothing, control the BAU message."""
+    from tasks import partitions as P
+    from tasks.experiment.sends import to_send
+
+    control = control_variant(ControlMessage(), brand).model_copy(update={"status": "passed"})
+    msgs = {"seg.t1.value": message(brand), "seg.t2.value": message(brand, "seg.t2.value", 2), CONTROL_ID: control}
+    arms = ["treatment_1", "control", "treatment_2", "holdout"]
+    rows = [{"customer_id": f"C{i:03d}", "segment": "seg", "arm": arms[i % 4],
+             "variant_id": {0: "seg.t1.value", 2: "seg.t2.value"}.get(i % 4)} for i in range(23)]
+    pl.DataFrame(rows).write_parquet(tmp_path / "assign.parquet")
+    pl.DataFrame({"customer_id": [r["customer_id"] for r in rows], "segment": ["seg"] * 23,
+                  "email": [f"c{i}@x.org" for i in range(23)],
+                  "first_name": [None if i % 5 == 0 else f"N{i}" for i in range(23)]}).write_parquet(tmp_path / "c.parquet")
+    monkeypatch.setattr(P, "RENDER_ROWS", 4)
+    args = (str(tmp_path / "assign.parquet"), str(tmp_path / "c.parquet"), msgs, brand, {"first_name": "there"}, "r",
+            None, None, CONTROL_ID)
+    count = P.export_part(*args, str(tmp_path / "piece.parquet"), str(tmp_path / "sent.parquet"))
+    whole = render_sends(to_send(P.join_part(*args[:2]), CONTROL_ID), msgs, brand, {"first_name": "there"}, "r")
+    assert count == whole.height == 18 and pl.read_parquet(tmp_path / "piece.parquet").equals(whole)
+    assert whole["customer_id"].to_list() == [r["customer_id"] for r in rows if r["arm"] != "holdout"]
+    sent = pl.read_parquet(tmp_path / "sent.parquet")
+    assert sent.height == 18 and set(sent.filter(pl.col("arm") == "control")["variant_id"]) == {CONTROL_ID}
