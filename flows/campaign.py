@@ -179,12 +179,17 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         source = load_source(rollout_of) if rollout_of else None  # a rollout: the winners of an analysed run
         # Once the sends are out, the run finishes on what it persisted: a customer file or a suppression list
         # that has moved on since (they do, daily) cannot change who was sent what.
-        sent = run.path.is_dir() and (run.is_done("export") or exported(run.path / "audit_log.csv"))
-        if sent and (broken := [s for s in STAGES[:STAGES.index("export") + 1] if not run.is_done(s)]):
+        sent_sha = exported(run.path / "audit_log.csv") if run.path.is_dir() else None  # the audit log says so
+        sent = run.path.is_dir() and (run.is_done("export") or sent_sha is not None)
+        if sent and (broken := [s for s in STAGES[:STAGES.index("export")] if not run.is_done(s)]):
             raise InputError(f"{run.path}: the sends went out, but what stage {broken[0]} recorded was changed or "
                              f"deleted since (stages/{broken[0].replace('+', '_')}.done.json lists each file and its "
                              "SHA-256); outcomes are analysed only against what was sent, so this run cannot be "
                              "finished: restore the folder from a backup")
+        if sent_sha and (run.path / "sends.csv").exists() and sha256_of(run.path / "sends.csv") != sent_sha:
+            raise InputError(f"{run.path / 'sends.csv'}: changed since it was exported (the audit log's export row "
+                             "holds the SHA-256 of the file that was sent); put the file that was sent back to finish "
+                             "this run")
         if events and sent and run.is_done("outcomes") and \
                 sha256_of(events) != run.read_json("stages/outcomes/counts.json", {}).get("events_sha256"):
             raise InputError(f"{run.path}: outcomes were already read from another events file; one run reads one "
@@ -195,7 +200,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 scale.restore(run.path, "ingest", saved.get("parts"))
                 table, consent, personal = saved["table"], saved["consent"], saved["personal"]
                 suppression_files, suppressed = saved["suppression"]["files"], saved["suppression"]["customers_removed"]
-                seeds = None
+                seeds = saved.get("seeds")
             else:
                 off_emails, off_ids, suppression_files = read_suppression(suppress or [])
                 if source:  # who unsubscribed, complained or bounced in the source run is never sent again
@@ -233,7 +238,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             scale.settle(run.path)
             if not sent:
                 run.finish("ingest", scale.files(run.path, "ingest"), parts=scale.files(run.path, "ingest"),
-                           table=table, consent=consent, personal=personal,
+                           table=table, consent=consent, personal=personal, seeds=seeds,
                            suppression={"files": suppression_files, "customers_removed": suppressed})
             customer_columns = table["columns"]
             with run.stage("segment"):
@@ -333,7 +338,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                             messages[control.variant_id] = control
                         pieces = scale.export(run.path, messages, brand, campaign.send, run_id, seeds,
                                               control.variant_id if control else None)
-                        seeded = stages.export_sends(run, audit, pieces, messages, brand, campaign.send, seeds)
+                        seeded = stages.export_sends(run, audit, pieces, messages, brand, campaign.send, seeds,
+                                                     sent_sha)
                         seal(run.path)
                         run.finish("export", ["sends.csv", *scale.files(run.path, "export")],
                                    parts=scale.files(run.path, "export"), seeds=seeded)
@@ -473,14 +479,16 @@ def ended(run: RunDir, approval: dict | None, design: dict) -> dict:
     return {"status": "rejected", "run_dir": str(run.path), "design": design, "approval": approval}
 
 
-def exported(audit_path: Path) -> bool:
-    """The audit log records an export: the sends went out, whatever has become of the files since."""
+def exported(audit_path: Path) -> str | None:
+    """The SHA-256 of the sends.csv the audit log records as exported (the sends went out, whatever has become
+    of the files since), or None."""
     from tasks.safety.audit import read_rows
 
     try:
-        return any(r.get("event") == "export" for r in read_rows(audit_path))
+        rows = read_rows(audit_path) if audit_path.exists() else []
     except (OSError, UnicodeDecodeError, csv.Error):
-        return audit_path.exists()  # unreadable: the run cannot prove it sent nothing
+        raise InputError(f"{audit_path}: the audit log cannot be read; `cpo audit verify` says more") from None
+    return next((r.get("content_sha256") or "?" for r in reversed(rows) if r.get("event") == "export"), None)
 
 
 def awaiting_outcomes(run: RunDir, design: dict) -> dict:

@@ -171,24 +171,41 @@ def publish_report(markdown: str, audit_summary: list[dict] | None = None, key: 
 
 @task(name="export-sends", cache_policy=NO_CACHE)
 def export_sends(run, audit: AuditLog, pieces: list[str], messages: dict[str, Variant], brand, send,
-                 seeds: pl.DataFrame | None) -> pl.DataFrame:
+                 seeds: pl.DataFrame | None, sent_sha: str | None = None) -> pl.DataFrame:
     """sends.csv (and Parquet for large campaigns) from the partitions' rendered pieces and the seeds' messages,
-    after approval, recorded in the audit log as an `export` event carrying its SHA-256. Returns who among the
-    seeds was sent what, for reading the outcomes back."""
+    after approval, recorded in the audit log as an `export` event carrying its SHA-256. With `sent_sha` (the
+    audit log already records the export: a run stopped before its stage was marked done, or whose export
+    partitions changed since) nothing is exported again: the pieces rendered again must give the very file that
+    was sent, or the run stops. Returns who among the seeds was sent what, for reading the outcomes back."""
     from tasks.experiment.sends import render_sends, seeds_sent
     from tasks.rundir import sha256_of
 
     nobody = pl.DataFrame(schema={c: pl.String for c in ("customer_id", "email", "segment", "arm", "variant_id")})
     seed_sends = render_sends(nobody, messages, brand, send.merge_fallbacks, run.path.name,
                               send.list_unsubscribe_mailto, seeds)
-    frames = lambda: itertools.chain((pl.read_parquet(p) for p in pieces), [seed_sends])  # noqa: E731
-    run.write_csv("sends.csv", frames(), exact=True)  # the exact text to send: render_sends keeps formulas out
+    frames = itertools.chain((pl.read_parquet(p) for p in pieces), [seed_sends])
+    target = run.path / "sends.csv"
+    written = run.write_csv("sends.csv" if sent_sha is None else ".sends.csv.again", frames, exact=True)  # the
+    # exact text to send: render_sends keeps formulas out
+    if sent_sha is not None:
+        same = sha256_of(written) == sent_sha
+        if same and not target.exists():
+            written.replace(target)
+        written.unlink(missing_ok=True)
+        if not same:
+            raise InputError(f"{run.path}: the audit log records an export whose sends.csv cannot be rendered again "
+                             "from what this run persisted; nothing was exported again, and this run cannot be "
+                             "finished: restore the folder from a backup")
     recipients = rows_in(pieces)
     if recipients + seed_sends.height >= send.parquet_from_rows:
         pl.concat([pl.scan_parquet(pieces), seed_sends.lazy()]).sink_parquet(run.file("sends.parquet"))
-    audit.record_event("export", "record", "cpo", sha256_of(run.path / "sends.csv"),
-                       f"sends.csv: {recipients} recipients, {seed_sends.height} seed messages")
-    get_run_logger().info("exported %d sends (%d to seed addresses)", recipients, seed_sends.height)
+    if sent_sha is None:
+        audit.record_event("export", "record", "cpo", sha256_of(target),
+                           f"sends.csv: {recipients} recipients, {seed_sends.height} seed messages")
+        get_run_logger().info("exported %d sends (%d to seed addresses)", recipients, seed_sends.height)
+    else:
+        get_run_logger().warning("the export recorded in the audit log was rendered again from this run's stages and "
+                                 "gives the same sends.csv (SHA-256 %s…); nothing was exported again", sent_sha[:12])
     return seeds_sent(seed_sends)
 
 

@@ -47,7 +47,8 @@ def load_source(run_dir: str | Path) -> dict:
             if record.get("status") == "passed":
                 variants[record["variant_id"]] = Variant(**record)
     control = _json(run / "control_message.json")
-    recipients = pl.read_parquet(sorted((run / "stages" / "outcomes").glob("recipients-*.parquet")))
+    recipients = pl.read_parquet(_recipient_files(run), columns=["customer_id", "unsubscribed", "complained",
+                                                                  "bounced"])
     harmed = recipients.filter((pl.col("unsubscribed") == 1) | (pl.col("complained") == 1) | (pl.col("bounced") == 1))
     return {"run_id": run.name, "path": str(run.resolve()), "inputs": inputs,
             "winners": pl.read_csv(run / "winners.csv", infer_schema_length=None).to_dicts(),
@@ -55,6 +56,23 @@ def load_source(run_dir: str | Path) -> dict:
             "primary_metric": (_json(run / "design.json") or {}).get("primary_metric"),
             "opted_out_ids": set(harmed.select(id_key(pl.col("customer_id"))).to_series().to_list()),
             "suppress": list((inputs["parameters"].get("suppress") or []))}
+
+
+def _recipient_files(run: Path) -> list[Path]:
+    """Every recipient's outcomes as the outcomes stage recorded them (stages/outcomes.done.json lists each
+    partition with its SHA-256): one missing or changed would email again someone who asked not to be."""
+    from tasks.rundir import sha256_of
+
+    marker = _json(run / "stages" / "outcomes.done.json") or {}
+    files = [f for f in marker.get("outputs", {}) if Path(f).name.startswith("recipients-")]
+    if not files:
+        raise InputError(f"{run}: its outcomes stage lists no recipients' outcomes (a run of an earlier cpo version, "
+                         "or an edited folder); roll out a run read back by this version")
+    for f in files:
+        if not (run / f).is_file() or sha256_of(run / f) != marker["outputs"][f]:
+            raise InputError(f"{run}: {f} is missing or changed since the outcomes were read; without it, who "
+                             "unsubscribed, complained or bounced cannot be left out: restore the folder")
+    return [run / f for f in files]
 
 
 def winner_variants(source: dict, segments: list[str]) -> tuple[list[Variant], list[dict]]:

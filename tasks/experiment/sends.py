@@ -152,7 +152,8 @@ def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Br
     """One row per recipient, in `assigned`'s order (the customer file's), then the seeds' messages. `assigned`
     holds customer_id, email, segment, arm, variant_id (the control message's id for control; rows without a
     message, such as control when it gets no email or the holdout, are not recipients) and the merge fields'
-    columns. Seeds receive every message once (seed = 1); their ids (seed-NNN) must not be a customer's."""
+    columns. Seeds receive every message once (seed = 1); their ids (seed-NNN) must not be those of a customer
+    in `assigned`, recipient or not."""
     for vid, v in messages.items():
         for text in (v.subject, v.preheader, v.body):
             missing = {m.group(1) for m in MERGE_FIELD.finditer(text)} - set(fallbacks)
@@ -169,7 +170,8 @@ def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Br
         seed_rows = [{"customer_id": f"seed-{i + 1:03d}", "email": e, "first_name": n, "segment": v.segment,
                       "arm": CONTROL if vid == CONTROL_ID else f"treatment_{v.slot}", "variant_id": vid, "seed": 1}
                      for vid, v in messages.items() for i, (e, n) in enumerate(seeds.select("email", "first_name").rows())]
-        taken = set(recipients["customer_id"].cast(pl.String).to_list()) & {r["customer_id"] for r in seed_rows}
+        # every customer given, recipient or not (control without an email is measured, so its events count)
+        taken = set(assigned["customer_id"].cast(pl.String).to_list()) & {r["customer_id"] for r in seed_rows}
         if taken:
             raise InputError(f"customer ids {sorted(taken)[:3]} are the seed list's own ids (seed-NNN); rename those "
                              "customers or leave out --seed-list")

@@ -59,7 +59,10 @@ def key_id(key: str) -> str:
 # after the run (a lift, an outcome, a winner) is told from the original as surely as an edited log row.
 ANCHORED_FILES = ("design.json", "variants.jsonl", "control_message.json", "assignments.csv", "sends.csv",
                   "outcomes.csv", "results.csv", "guardrails.csv", "winners.csv", "attribution.csv", "report.md",
-                  "manifest.json")
+                  "manifest.json",
+                  # who was sent what, and every recipient's outcomes (a rollout leaves out who unsubscribed):
+                  # each marker lists its stage's partitions with their SHA-256, which verify checks too
+                  "stages/export.done.json", "stages/outcomes.done.json")
 
 
 def file_hashes(run_dir: Path) -> dict[str, str]:

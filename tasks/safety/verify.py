@@ -283,6 +283,13 @@ def anchored_file_problems(run: Path, files, problems: list[str]) -> int:
         elif sha256_file(path) != digest:
             problems.append(f"{name} has changed since the run was sealed (sealed {str(digest)[:12]}…, now "
                             f"{sha256_file(path)[:12]}…)")
+        elif str(name).endswith(".done.json"):  # a stage's marker: the partitions it lists, as it lists them
+            outputs = json.loads(path.read_text("utf-8")).get("outputs", {})
+            for part, sha in sorted(outputs.items()):
+                if not (run / part).is_file():
+                    problems.append(f"{part} (listed by {name}, sealed with the run) is missing")
+                elif sha256_file(run / part) != sha:
+                    problems.append(f"{part} has changed since {name} listed it")
     return len(files)
 
 

@@ -194,3 +194,15 @@ def test_a_partition_is_rendered_in_pieces_to_the_rows_of_one_rendering(brand, t
     assert whole["customer_id"].to_list() == [r["customer_id"] for r in rows if r["arm"] != "holdout"]
     sent = pl.read_parquet(tmp_path / "sent.parquet")
     assert sent.height == 18 and set(sent.filter(pl.col("arm") == "control")["variant_id"]) == {CONTROL_ID}
+
+
+def test_a_seed_id_is_refused_when_a_customer_has_it_even_one_who_gets_no_email(brand):
+    """Control without email is measured (intention to treat), so its events count: a control customer whose id
+    is a seed's would be credited with the seed's events (found by an attack)."""
+    frame = assigned([{"customer_id": "seed-001", "email": "c@x.org", "first_name": "C", "segment": "seg",
+                       "arm": "control", "variant_id": None},
+                      {"customer_id": "c2", "email": "t@x.org", "first_name": "T", "segment": "seg",
+                       "arm": "treatment_1", "variant_id": "seg.t1.value"}])
+    seeds = pl.DataFrame({"email": ["qa@brand.example"], "first_name": ["QA"]})
+    with pytest.raises(InputError, match=r"customer ids \['seed-001'\] are the seed list's own ids"):
+        render_sends(frame, {"seg.t1.value": message(brand)}, brand, {"first_name": "there"}, "r", seeds=seeds)

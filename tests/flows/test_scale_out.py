@@ -12,6 +12,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from tasks.errors import InputError
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -125,27 +127,46 @@ def exported(tmp_path, monkeypatch) -> tuple[Path, Path]:
 def test_a_partition_damaged_after_the_send_stops_the_run_and_nothing_is_sent_again(tmp_path, monkeypatch, capsys):
     """Once sends.csv is out, outcomes are analysed only against what was sent: a partition of an earlier stage
     changed or deleted since is an input error (exit 2) naming the stage; no stage is redone, no marker dropped,
-    no second export (found by an attack on the partitioned stages: it re-exported, or crashed)."""
+    no second export (found by an attack on the partitioned stages: it re-exported, or crashed). The export's
+    own partitions are rendered again and must give the sends.csv the audit log recorded; an edited sends.csv
+    stops the run. The audit log keeps one export row throughout."""
     import csv
 
     from flows.cli import main
 
+    def logged():
+        with (run / "audit_log.csv").open(newline="") as f:
+            return [r["event"] for r in csv.DictReader(f) if r["event"] != "screen"]
+
     run, events = exported(tmp_path, monkeypatch)
     markers = sorted(p.name for p in (run / "stages").glob("*.done.json"))
-    for stage in ("ingest", "segment", "export"):  # one deleted, the others changed
-        part = run / "stages" / stage / "part-00001.parquet"
+    sends = run / "sends.csv"
+    for part, words in ((run / "stages" / "ingest" / "part-00001.parquet", "stage ingest"),
+                        (run / "stages" / "segment" / "part-00001.parquet", "stage segment"),
+                        (sends, "changed since it was exported")):
         kept = part.read_bytes()
-        if stage == "ingest":
-            part.unlink()
-        else:
-            part.write_bytes(kept[:-8] + b"\0" * 8)
+        part.unlink() if "ingest" in str(part) else part.write_bytes(kept[:-8] + b"\0" * 8)  # deleted, changed
         assert main(["outcomes", str(run), "--events", str(events)]) == 2
-        assert f"stage {stage}" in capsys.readouterr().err, stage
+        assert words in capsys.readouterr().err, words
         assert sorted(p.name for p in (run / "stages").glob("*.done.json")) == markers
-        with (run / "audit_log.csv").open(newline="") as f:
-            assert [r["event"] for r in csv.DictReader(f) if r["event"] != "screen"] == ["approval", "export"]
+        assert logged() == ["approval", "export"]
         part.write_bytes(kept)
-    assert main(["outcomes", str(run), "--events", str(events)]) == 0  # the folder as it was: the run finishes
+    (run / "stages" / "export" / "part-00002.parquet").unlink()  # who was sent what: derived again, and checked
+    (run / "stages" / "export.done.json").unlink()  # as if killed between the export's audit row and its marker
+    before = sends.read_bytes()
+    assert main(["outcomes", str(run), "--events", str(events)]) == 0
+    assert sends.read_bytes() == before and logged() == ["approval", "export", "outcomes"]
+    assert main(["audit", "verify", str(run)]) == 0
+    # a recipients' partition lost: the evidence no longer verifies, and no rollout emails its customers again
+    from tasks.experiment.rollout import _recipient_files
+
+    _recipient_files(run)[1].unlink()
+    capsys.readouterr()
+    assert main(["audit", "verify", str(run)]) != 0
+    assert "recipients-00001.parquet (listed by stages/outcomes.done.json, sealed with the run) is missing" in \
+        capsys.readouterr().out
+    with pytest.raises(InputError, match="recipients-00001.parquet is missing or changed"):
+        _recipient_files(run)
 
 
 def test_a_run_killed_while_checking_the_file_leaves_its_copy_beside_the_folder_until_the_next_start(tmp_path):
