@@ -39,7 +39,7 @@ from tasks.sections import audit_summary, campaign_report
 from tasks.experiment.assign import CONTROL, check_eligibility
 from tasks.experiment.guardrails import winners
 from tasks.experiment.rollout import load_source, winner_variants
-from tasks.experiment.sends import control_variant, read_seed_list, read_suppression
+from tasks.experiment.sends import control_variant, read_seed_list, read_suppression, seed_ids
 from tasks.experiment.design import design_power, expected_baselines
 from tasks.explain.buckets import variant_factors
 
@@ -198,6 +198,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             if sent:
                 saved = run.reuse("ingest")
                 scale.restore(run.path, "ingest", saved.get("parts"))
+                scale.rows = saved.get("partition_rows", scale.rows)  # as they were cut, whatever the setting now
                 table, consent, personal = saved["table"], saved["consent"], saved["personal"]
                 suppression_files, suppressed = saved["suppression"]["files"], saved["suppression"]["customers_removed"]
                 seeds = saved.get("seeds")
@@ -208,7 +209,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 seeds = read_seed_list(seed_list) if seed_list else None
                 ingested = scale.ingest(checked_docs, customers, transactions,
                                         {**campaign.columns, **(columns or {})}, campaign.consent.all_opted_in_basis,
-                                        off_emails=off_emails, off_ids=off_ids, needs_email=export)
+                                        off_emails=off_emails, off_ids=off_ids, needs_email=export,
+                                        reserved_ids=tuple(seed_ids(seeds)))
                 check_eligibility(ingested["eligibility"], customers, exp.min_eligible_customers)
                 table, consent, personal = ingested["table"], ingested["consent"], ingested["personal"]
                 suppressed = ingested["suppressed"]
@@ -239,7 +241,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             if not sent:
                 run.finish("ingest", scale.files(run.path, "ingest"), parts=scale.files(run.path, "ingest"),
                            table=table, consent=consent, personal=personal, seeds=seeds,
-                           suppression={"files": suppression_files, "customers_removed": suppressed})
+                           suppression={"files": suppression_files, "customers_removed": suppressed},
+                           partition_rows=scale.rows)
             customer_columns = table["columns"]
             with run.stage("segment"):
                 if saved := run.reuse("segment"):

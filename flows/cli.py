@@ -547,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             start_server_early()
-        if not args.debug and args.command in ("run", "analyze", "approve"):
+        if not args.debug and args.command in ("run", "analyze", "approve", "reject", "outcomes", "rollout"):
             quiet_user_errors()
         return args.func(args)
     except CpoError as e:

@@ -43,10 +43,11 @@ def _transient(task, task_run, state) -> bool:
 @task(name="ingest", cache_policy=NO_CACHE)
 def ingest(customers: str, transactions: str | None, columns: dict[str, str], all_opted_in_basis: str | None,
            folder: str, rows: int, off_emails: set[str] = frozenset(), off_ids: set[str] = frozenset(),
-           needs_email: bool = False) -> dict:
+           needs_email: bool = False, reserved_ids: tuple[str, ...] = ()) -> dict:
     """Read the customer file (names, types, consent), drop the suppressed customers, check that the ids are
-    unique over the whole file and write it as partitions of `rows` customers to `folder`. Returns what the run
-    records about it and who may be emailed (counts), never its rows (the partitions are the customers now)."""
+    unique over the whole file and none is `reserved` (the seed list's), and write it as partitions of `rows`
+    customers to `folder`. Returns what the run records about it and who may be emailed (counts), never its rows
+    (the partitions are the customers now)."""
     from tasks.experiment.assign import eligibility
     from tasks.experiment.sends import suppress
     from tasks.partitions import check_unique_ids, write_parts
@@ -59,6 +60,10 @@ def ingest(customers: str, transactions: str | None, columns: dict[str, str], al
         raise InputError(f"{customers}: --send export needs an email address column (email, or map one with "
                          f"--column email=COLUMN); columns are: {', '.join(df.columns)}")
     check_unique_ids(df, customers)
+    taken = df.filter(pl.col("customer_id").cast(pl.String).is_in(list(reserved_ids)))["customer_id"].to_list()
+    if taken:
+        raise InputError(f"{customers}: customer ids {sorted(map(str, taken))[:3]} are the seed list's own ids "
+                         "(seed-NNN); rename those customers or leave out --seed-list")
     get_run_logger().info("ingested %d customers, %d columns; consent: %s", df.height, df.width,
                           consent.get("column") or consent["rule"])
     return {"parts": write_parts(df, folder, rows), "table": {"rows": df.height, "columns": df.columns},

@@ -194,3 +194,23 @@ def test_text_in_a_historical_rate_is_named(tmp_path):
     p = write(tmp_path, f"{BASE},historical_open_rate\nc1,1,1,1,n/a\n")
     with pytest.raises(InputError, match="historical_open_rate.*row=1"):
         load_customers(p)
+
+
+def test_a_customer_with_a_seed_lists_id_is_refused_at_ingest_before_anything_is_written(tmp_path):
+    """The seed list's messages go out under ids seed-001 …: a customer holding one is refused when the file is
+    read (exit 2), before the design is approved, not at the export (found by an attack)."""
+    from flows.stages import ingest
+    from tasks.experiment.sends import seed_ids
+
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,email,email_opt_in,recency_days,frequency,monetary\n"
+                    "c1,a@x.org,true,3,2,40\nseed-002,b@x.org,true,5,1,20\n")
+    seeds = pl.DataFrame({"email": ["qa1@brand.example", "qa2@brand.example"], "first_name": [None, None]})
+    assert seed_ids(seeds) == ["seed-001", "seed-002"]
+    with pytest.raises(InputError, match=r"customer ids \['seed-002'\] are the seed list's own ids") as caught:
+        ingest.fn(str(path), None, {}, None, str(tmp_path / "parts"), 100, reserved_ids=tuple(seed_ids(seeds)))
+    assert caught.value.exit_code == 2 and not (tmp_path / "parts").exists()
+    from prefect.logging import disable_run_logger
+
+    with disable_run_logger():  # without a seed list
+        assert ingest.fn(str(path), None, {}, None, str(tmp_path / "parts"), 100)["table"]["rows"] == 2

@@ -95,6 +95,11 @@ def read_seed_list(path: str | Path) -> pl.DataFrame:
     return out.unique("email", keep="first", maintain_order=True)
 
 
+def seed_ids(seeds: pl.DataFrame | None) -> list[str]:
+    """The customer ids the seed addresses are sent under (seed-001 …): no customer may have one."""
+    return [f"seed-{i + 1:03d}" for i in range(seeds.height if seeds is not None else 0)]
+
+
 # ----------------------------------------------------------------------------------------- the control message
 
 def control_variant(message: ControlMessage, brand: Brand) -> Variant | None:
@@ -167,7 +172,8 @@ def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Br
                                        pl.col("customer_id").cast(pl.String), pl.lit(0, pl.Int8).alias("seed"))
     recipients = recipients.filter(pl.col("variant_id").is_not_null() & ~pl.col("arm").is_in([HOLDOUT]))
     if seeds is not None and not seeds.is_empty():
-        seed_rows = [{"customer_id": f"seed-{i + 1:03d}", "email": e, "first_name": n, "segment": v.segment,
+        ids = seed_ids(seeds)
+        seed_rows = [{"customer_id": ids[i], "email": e, "first_name": n, "segment": v.segment,
                       "arm": CONTROL if vid == CONTROL_ID else f"treatment_{v.slot}", "variant_id": vid, "seed": 1}
                      for vid, v in messages.items() for i, (e, n) in enumerate(seeds.select("email", "first_name").rows())]
         # every customer given, recipient or not (control without an email is measured, so its events count)
