@@ -229,15 +229,16 @@ class Partitioned:
         """Each partition's messages rendered, and who was sent what (stages/export/); returns the rendered pieces
         of sends.csv in order (in the staging folder: sends.csv is what stays)."""
         count = len(self.parts["assign"])
-        pieces = [P.part_path(self.staged / "sends", i) for i in range(count)]
+        prefixes = [str(self.staged / "sends" / f"part-{i:05d}") for i in range(count)]
         outputs = [P.part_path(run_path / "stages" / "export", i) for i in range(count)]
-        self.map(export_part, [{"assign_src": a, "customers_src": c, "messages": messages, "brand": brand,
-                                "fallbacks": send.merge_fallbacks, "run_id": run_id,
-                                "mailto": send.list_unsubscribe_mailto, "seeds": seeds, "control_id": control_id,
-                                "sends_dst": p, "dst": d}
-                               for a, c, p, d in zip(self.parts["assign"], self.parts["segment"], pieces, outputs)])
+        pieces = self.map(export_part, [{"assign_src": a, "customers_src": c, "messages": messages, "brand": brand,
+                                         "fallbacks": send.merge_fallbacks, "run_id": run_id,
+                                         "mailto": send.list_unsubscribe_mailto, "seeds": seeds,
+                                         "control_id": control_id, "sends_dst": p, "dst": d}
+                                        for a, c, p, d in zip(self.parts["assign"], self.parts["segment"], prefixes,
+                                                              outputs)])
         self.parts["export"] = outputs
-        return pieces
+        return [piece for part in pieces for piece in part]
 
     def outcomes(self, run_path: Path, read: dict, seeds: pl.DataFrame, analysed_only: bool) -> list[dict]:
         """Each partition's recipients' outcomes from the events `stages.read_events` kept (stages/outcomes/:

@@ -22,6 +22,7 @@ from tasks.experiment.analysis import analyze_parts, srm_from_counts
 from tasks.explain import Explanation
 from tasks.explain import explain as explain_effects
 from tasks.ingest import load_customers, resolve_consent
+from tasks.files import write_parquet
 from tasks.partitions import Rows, loaded, rows_in, write_part
 from tasks.records import Document, SegmentProfile, Variant
 from tasks.retrieval import Retriever, retrieve_for_segments
@@ -202,8 +203,8 @@ def export_sends(run, audit: AuditLog, pieces: list[str], messages: dict[str, Va
                              "from what this run persisted; nothing was exported again, and this run cannot be "
                              "finished: restore the folder from a backup")
     recipients = rows_in(pieces)
-    if recipients + seed_sends.height >= send.parquet_from_rows:
-        pl.concat([pl.scan_parquet(pieces), seed_sends.lazy()]).sink_parquet(run.file("sends.parquet"))
+    if recipients + seed_sends.height >= send.parquet_from_rows:  # piece by piece too (a lazy concat holds it all)
+        write_parquet(itertools.chain((pl.read_parquet(p) for p in pieces), [seed_sends]), run.file("sends.parquet"))
     if sent_sha is None:
         audit.record_event("export", "record", "cpo", sha256_of(target),
                            f"sends.csv: {recipients} recipients, {seed_sends.height} seed messages")

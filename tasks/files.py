@@ -190,6 +190,30 @@ def write_csv(df: pl.DataFrame | Iterable[pl.DataFrame], path: str | Path, exact
     return target
 
 
+def write_parquet(frames: Iterable[pl.DataFrame], path: str | Path) -> Path:
+    """Frames of one schema written one after another as one Parquet file (a row group or more each), whole."""
+    import pyarrow.parquet as pq
+
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    writer = None
+    try:
+        for frame in frames:
+            table = frame.to_arrow()
+            writer = writer or pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        if writer is None:
+            raise ValueError("write_parquet needs at least one frame (its schema)")
+        writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, target)
+    return target
+
+
 def _json(value) -> str:
     import json
     return json.dumps(value.to_list() if hasattr(value, "to_list") else value, default=str)

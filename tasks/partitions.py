@@ -131,28 +131,21 @@ RENDER_ROWS = 50_000  # recipients rendered at a time: a rendered message is ~1 
 
 def export_part(assign_src: str, customers_src: str, messages: dict, brand, fallbacks: dict, run_id: str,
                 mailto: str | None, seeds: pl.DataFrame | None, control_id: str | None, sends_dst: str,
-                dst: str) -> int:
-    """One partition's messages rendered (`sends_dst`, a piece of sends.csv, written RENDER_ROWS recipients at a
-    time; the seeds' ids are checked against this partition's customers, their messages are rendered once by the
-    flow) and who was sent what (`dst`: the outcomes are read back against it). Returns the number of recipients."""
-    import pyarrow.parquet as pq
-
-    from tasks.experiment.sends import SENDS_SCHEMA, render_sends, to_send
+                dst: str) -> list[str]:
+    """One partition's messages rendered, RENDER_ROWS recipients at a time, each piece of sends.csv a file
+    (`sends_dst`-NNN.parquet, in order: held whole one at a time; the seeds' ids are checked against this
+    partition's customers, their messages are rendered once by the flow), and who was sent what (`dst`: the
+    outcomes are read back against it). Returns the pieces."""
+    from tasks.experiment.sends import render_sends, to_send
 
     assigned = to_send(join_part(assign_src, customers_src), control_id)
-    schema = pl.DataFrame(schema=SENDS_SCHEMA).to_arrow().schema
-    path = Path(sends_dst)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, count = path.with_name(f".{path.name}.tmp"), 0
-    with pq.ParquetWriter(tmp, schema) as out:
-        for chunk in assigned.iter_slices(RENDER_ROWS):
-            sends = render_sends(chunk, messages, brand, fallbacks, run_id, mailto, seeds).filter(pl.col("seed") == 0)
-            out.write_table(sends.to_arrow().cast(schema))
-            count += sends.height
-    os.replace(tmp, path)
+    pieces = []
+    for k, chunk in enumerate(assigned.iter_slices(RENDER_ROWS)):
+        sends = render_sends(chunk, messages, brand, fallbacks, run_id, mailto, seeds).filter(pl.col("seed") == 0)
+        pieces.append(write_part(sends, f"{sends_dst}-{k:03d}.parquet"))
     write_part(assigned.select("customer_id", "email", "segment", "arm", "variant_id",
                                pl.lit(0, pl.Int8).alias("seed")), dst)
-    return count
+    return pieces
 
 
 def outcomes_part(events_src: str, sends_src: str, shared: pl.Series, delivered_events: bool, analysed_only: bool,

@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks.safety.anchor import sha256_file
 from tasks.safety.audit import COLUMNS, EVENT_DECISIONS, EVENTS, SCREEN, chain_problems, read_rows
 
 __all__ = ["Verification", "verify", "REQUIRED", "variant_text_sha256"]
@@ -56,14 +57,6 @@ class Verification:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def variant_text_sha256(record: dict) -> str:
@@ -265,8 +258,8 @@ def check_anchors(run: Path, rows: list[dict], result: Verification, allow_unkey
         result.checked.insert(0, f"file anchor: {what}; not relied on: the Prefect anchor covers the whole chain")
     elif allow_unkeyed:
         result.checked.insert(0, f"file anchor: {ANCHOR_FILE} matches the log ({sealed} rows); {what}")
-        result.warnings.append(f"the anchor is not checked with a key: an editor of the folder could have forged "
-                               f"it (accepted by --allow-unkeyed)")
+        result.warnings.append("the anchor is not checked with a key: an editor of the folder could have forged "
+                               "it (accepted by --allow-unkeyed)")
     else:
         problems.append(f"{ANCHOR_FILE} is {what}: an editor of the folder could forge it; set CPO_AUDIT_KEY to "
                         "the key the run was sealed with (or pass --allow-unkeyed to accept a forgeable anchor)")
@@ -326,7 +319,7 @@ def check_prefect(run: Path, rows: list[dict], run_id: str, anchor, result: Veri
     named = anchor.get("prefect_artifact") if isinstance(anchor, dict) else None
     url = _prefect_api_url(env)
     if not url:
-        result.checked.append(f"Prefect anchor: not checked (PREFECT_API_URL is not set)"
+        result.checked.append("Prefect anchor: not checked (PREFECT_API_URL is not set)"
                               + (f"; the run published artifact {named.get('key')}" if named else ""))
         return False
     try:

@@ -1,5 +1,6 @@
 """sends.csv rendering, suppression and seed lists, guardrails and winners: tried as a hostile file would."""
 import math
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -171,7 +172,7 @@ def test_no_significant_lift_means_control_stays():
 
 
 def test_a_partition_is_rendered_in_pieces_to_the_rows_of_one_rendering(brand, tmp_path, monkeypatch):
-    """export_part renders RENDER_ROWS recipients at a time into one piece of sends.csv: the same rows, in the
+    """export_part renders RENDER_ROWS customers at a time, each a piece of sends.csv: the same rows, in the
     customers' order, as rendering the partition at once; the holdout gets nothing, control the BAU message."""
     from tasks import partitions as P
     from tasks.experiment.sends import to_send
@@ -188,9 +189,10 @@ def test_a_partition_is_rendered_in_pieces_to_the_rows_of_one_rendering(brand, t
     monkeypatch.setattr(P, "RENDER_ROWS", 4)
     args = (str(tmp_path / "assign.parquet"), str(tmp_path / "c.parquet"), msgs, brand, {"first_name": "there"}, "r",
             None, None, CONTROL_ID)
-    count = P.export_part(*args, str(tmp_path / "piece.parquet"), str(tmp_path / "sent.parquet"))
+    pieces = P.export_part(*args, str(tmp_path / "piece"), str(tmp_path / "sent.parquet"))
     whole = render_sends(to_send(P.join_part(*args[:2]), CONTROL_ID), msgs, brand, {"first_name": "there"}, "r")
-    assert count == whole.height == 18 and pl.read_parquet(tmp_path / "piece.parquet").equals(whole)
+    assert [Path(p).name for p in pieces] == [f"piece-{k:03d}.parquet" for k in range(5)]  # 18 sent, 4 a piece
+    assert whole.height == 18 and pl.concat([pl.read_parquet(p) for p in pieces]).equals(whole)
     assert whole["customer_id"].to_list() == [r["customer_id"] for r in rows if r["arm"] != "holdout"]
     sent = pl.read_parquet(tmp_path / "sent.parquet")
     assert sent.height == 18 and set(sent.filter(pl.col("arm") == "control")["variant_id"]) == {CONTROL_ID}
