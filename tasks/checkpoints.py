@@ -87,6 +87,14 @@ class CheckpointResult:
     skipped: list[str] = field(default_factory=list)  # expectations skipped: their optional column is absent
     docs_page: str | None = None                      # file:// URL of this validation's Data Docs page
 
+    def rows_from(self, offset: int) -> "CheckpointResult":
+        """The example rows numbered in the whole file, for a checkpoint run on a part starting at row offset + 1."""
+        for failure in self.failures:
+            for example in failure.examples:
+                if isinstance(example.get("row"), int):
+                    example["row"] += offset
+        return self
+
     def summary(self) -> str:
         if self.success:
             head = f"checkpoint '{self.suite}': passed ({self.evaluated} expectations met)"

@@ -57,18 +57,23 @@ def read_table_info(path: str | Path, what: str = "file",
     if data[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0") or path.suffix.lower() in EXCEL:
         return _excel(path), {"format": "excel"}
     text, encoding = decode(data, path)
-    if "\r" in text and "\n" not in text:  # classic Mac line endings
+    mac = "\r" in text and "\n" not in text  # classic Mac line endings
+    if mac:
         text = text.replace("\r", "\n")
     sniffed = sniff_delimiter(text)
     delimiter = "\t" if path.suffix.lower() == ".tsv" and sniffed in (",", "\t") and "\t" in text[:4096] else sniffed
-    header = next(csv.reader([text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")], delimiter=delimiter), [])
+    first = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    header = next(csv.reader([first], delimiter=delimiter), [])
+    # polars reads UTF-8 bytes: the file's own when it is UTF-8 (no second and third copy of it as text)
+    source = text.encode("utf-8") if mac or encoding != "utf-8" else data[3:] if data[:3] == b"\xef\xbb\xbf" else data
+    del text
     try:
-        df = pl.read_csv(io.StringIO(text), separator=delimiter, infer_schema_length=None, try_parse_dates=False,
+        df = pl.read_csv(io.BytesIO(source), separator=delimiter, infer_schema_length=None, try_parse_dates=False,
                          truncate_ragged_lines=False,
                          schema_overrides={c: pl.String for c in header if c in text_columns or "*" in text_columns})
     except pl.exceptions.PolarsError as e:
         raise InputError(f"{path}: cannot be read as a table ({_first_line(e)}); check that every row has "
-                         f"the header's {text.splitlines()[0].count(delimiter) + 1} fields") from None
+                         f"the header's {first.count(delimiter) + 1} fields") from None
     return checked_header(df, path), {"format": "csv", "encoding": encoding, "delimiter": delimiter}
 
 

@@ -61,6 +61,12 @@ def check_unique_ids(df: pl.DataFrame, source: str | Path) -> None:
                          f"(e.g. rows {', '.join(map(str, dup))})")
 
 
+def where_in(offset: int, rows: int, index: int, partitions: int) -> str:
+    """Which rows of the file a failed part holds (nothing when it is the whole file)."""
+    return (f" (rows {offset + 1}-{offset + rows}, partition {index + 1} of {partitions}; the counts are this "
+            "partition's)") if partitions > 1 else ""
+
+
 def validate_part(path: str, source: str, index: int, docs_dir: str | None = None, offset: int = 0,
                   partitions: int = 1) -> int:
     """The customer checkpoint (Great Expectations) on one partition (its first row is row offset + 1 of the
@@ -70,13 +76,8 @@ def validate_part(path: str, source: str, index: int, docs_dir: str | None = Non
     df = pl.read_parquet(path)
     result = run_checkpoint("customers", df, Path(docs_dir) if docs_dir else None)
     if not result.success:
-        for failure in result.failures:
-            for example in failure.examples:
-                if isinstance(example.get("row"), int):
-                    example["row"] += offset
-        where = (f" (rows {offset + 1}-{offset + df.height}, partition {index + 1} of {partitions}; the counts are "
-                 f"this partition's)") if partitions > 1 else ""
-        raise InputError(f"{source}: customer data failed validation{where}\n{result.summary()}")
+        raise InputError(f"{source}: customer data failed validation{where_in(offset, df.height, index, partitions)}"
+                         f"\n{result.rows_from(offset).summary()}")
     return df.height
 
 
@@ -153,9 +154,10 @@ def outcomes_part(events_src: str, sends_src: str, shared: pl.Series, delivered_
     """One partition of who was sent what, with its recipients' events: every recipient's outcomes
     (`recipients_dst`: the rollout never emails again who bounced, unsubscribed or complained) and those analysed
     (`dst`: the delivered ones when `analysed_only`). Returns this partition's counts."""
-    from tasks.experiment.events import recipient_outcomes
+    from tasks.experiment.events import events_of, recipient_outcomes
 
-    out, counts = recipient_outcomes(pl.read_parquet(events_src), pl.read_parquet(sends_src), shared, delivered_events)
+    sends = pl.read_parquet(sends_src)
+    out, counts = recipient_outcomes(events_of(pl.scan_parquet(events_src), sends), sends, shared, delivered_events)
     if recipients_dst:
         write_part(out, recipients_dst)
     if dst:

@@ -117,6 +117,7 @@ FORMATS = ("generic", "sendgrid", "mailchimp")
 SCHEMA = {"recipient": pl.String, "key_kind": pl.String, "event": pl.String,
           "timestamp": pl.Datetime("us", "UTC"), "value": pl.Float64, "machine": pl.Boolean,
           "event_id": pl.String, "run": pl.String}
+CHECK_ROWS = 500_000  # events checked by Great Expectations at a time
 OUTCOMES = ("delivered", "opened", "clicked", "converted", "revenue", "unsubscribed", "complained")
 
 GENERIC_NAMES = {
@@ -678,6 +679,16 @@ def shared_emails(sends: pl.LazyFrame) -> pl.Series:
             .group_by("_email").len().filter(pl.col("len") > 1).collect()["_email"].sort())
 
 
+def events_of(distinct: pl.LazyFrame, sends: pl.DataFrame) -> pl.DataFrame:
+    """The distinct events keyed by one of these sends rows' ids or addresses: all `recipient_outcomes` can
+    use for them (a partition need not hold every event of the file)."""
+    keys = [pl.col("customer_id").cast(pl.String).str.strip_chars()]
+    if "email" in sends.columns:
+        keys.append(_email())
+    wanted = pl.concat([sends.select(k.alias("_key")) for k in keys])["_key"].drop_nulls().unique()
+    return distinct.filter(pl.col("_key").is_in(wanted.implode())).collect()
+
+
 def recipient_outcomes(distinct: pl.DataFrame, sends: pl.DataFrame, shared: pl.Series,
                        delivered_events: bool) -> tuple[pl.DataFrame, dict]:
     """One partition of the sends (population) rows: one outcome row per non-seed row, in its order, from the
@@ -767,11 +778,17 @@ def outcome_counts(distinct: pl.DataFrame, counts: dict, shared: pl.Series, part
 # ------------------------------------------------------------------------------------------- checkpoint
 
 def validate_events(events: pl.DataFrame, source: str, docs_dir: Path | None = None):
-    """Great Expectations checkpoint on the normalised events (expectations/events.json): exit 2 naming each
-    failed expectation with masked example rows."""
+    """Great Expectations checkpoint on the normalised events (expectations/events.json), CHECK_ROWS events at a
+    time (GX checks a pandas copy): exit 2 naming each failed expectation with masked example rows, numbered in
+    the whole file."""
     from tasks.checkpoints import run_checkpoint
+    from tasks.partitions import bounds, where_in
 
-    result = run_checkpoint("events", events, docs_dir)
-    if not result.success:
-        raise InputError(mask_text(f"{source}: the engagement events failed validation\n{result.summary()}"))
+    parts = bounds(events.height, CHECK_ROWS)
+    for i, (offset, rows) in enumerate(parts):
+        docs = None if docs_dir is None else Path(docs_dir) / (f"events-part-{i:05d}" if len(parts) > 1 else "")
+        result = run_checkpoint("events", events.slice(offset, rows), docs)
+        if not result.success:
+            raise InputError(mask_text(f"{source}: the engagement events failed validation"
+                                       f"{where_in(offset, rows, i, len(parts))}\n{result.rows_from(offset).summary()}"))
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from unittest import mock
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -237,7 +238,8 @@ def test_outcomes_read_partition_by_partition_are_the_whole_files(stream, cuts, 
     """The flow reads the outcomes one partition of the sends at a time (any cut, empty partitions, the seeds
     in a partition of their own or not): the same rows and the same counts as all at once, shared addresses
     (ambiguous: counted once, used by no partition) included."""
-    from tasks.experiment.events import any_delivered, distinct_events, outcome_counts, recipient_outcomes, shared_emails
+    from tasks.experiment.events import (any_delivered, distinct_events, events_of, outcome_counts,
+                                         recipient_outcomes, shared_emails)
 
     events = frame(as_rows(stream) + [("C000003", "customer_id", "open", datetime(2026, 11, 24, tzinfo=UTC), None,
                                        False, None, "other-run")])
@@ -246,8 +248,8 @@ def test_outcomes_read_partition_by_partition_are_the_whole_files(stream, cuts, 
     shared = shared_emails(SHARED_SENDS.lazy())
     assert sorted(shared) == ["customer3@example.com", "seed0@brand.example"]
     edges = [0, *sorted(cuts), SHARED_SENDS.height]
-    parts = [recipient_outcomes(distinct, SHARED_SENDS.slice(a, b - a), shared, any_delivered(distinct))
-             for a, b in zip(edges, edges[1:])]
+    parts = [recipient_outcomes(events_of(distinct.lazy(), part), part, shared, any_delivered(distinct))
+             for part in (SHARED_SENDS.slice(a, b - a) for a, b in zip(edges, edges[1:]))]  # each its own events
     assert pl.concat([out for out, _ in parts]).equals(whole)
     assert outcome_counts(distinct, read, shared, [c for _, c in parts]) == counts
     # every distinct event of the run is used, a seed's, a duplicate of a used one, ambiguous or unknown: once
@@ -469,6 +471,13 @@ def test_the_events_checkpoint_passes_clean_events_and_refuses_bad_ones_with_mas
     for words in ("must not be negative", "must be an email address", "must have a timestamp"):
         assert words in message
     assert no_email(message), message
+    import tasks.experiment.events as E  # checked a part at a time: the rows are still the file's
+
+    good = read_events(planted.path, "generic").head(5)
+    bad = pl.concat([good, good.head(1).with_columns(pl.lit(-3.0).alias("value"))])
+    with mock.patch.object(E, "CHECK_ROWS", 2), pytest.raises(InputError, match=r"(?s)rows 5-6, partition 3 of 3.*"
+                                                                              r"must not be negative -- 1 row; e.g. row 6"):
+        validate_events(bad, "events")
     t = datetime(2026, 11, 24, 10, tzinfo=UTC)  # only an open can be a machine event (not from a reader: a contract)
     with pytest.raises(InputError, match="only an open can be a machine event -- 1 row; e.g. row 2"):
         validate_events(frame([("C1", "customer_id", "open", t, None, True), ("C2", "customer_id", "click", t, None,
