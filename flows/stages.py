@@ -262,7 +262,8 @@ def record_outcomes(run, audit: AuditLog, events_path: str, read: dict, parts: l
     then nothing is recorded."""
     from tasks.experiment.events import outcome_counts
 
-    counts = outcome_counts(pl.read_parquet(read["events"]), read["counts"], read["shared"], parts)
+    counts = outcome_counts(pl.read_parquet(read["events"], columns=["key_kind", "_key", "event"]), read["counts"],
+                            read["shared"], parts)
     if counts["events_used"] == 0:
         dropped = {k: counts.get(k, 0) for k in ("other_run_events", "unknown_recipient_events", "seed_events",
                                                   "ignored_events") if counts.get(k)}

@@ -65,7 +65,10 @@ def read_table_info(path: str | Path, what: str = "file",
     first = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
     header = next(csv.reader([first], delimiter=delimiter), [])
     # polars reads UTF-8 bytes: the file's own when it is UTF-8 (no second and third copy of it as text)
-    source = text.encode("utf-8") if mac or encoding != "utf-8" else data[3:] if data[:3] == b"\xef\xbb\xbf" else data
+    if mac or encoding != "utf-8":
+        source = text.encode("utf-8")
+    else:
+        source = data.removeprefix(b"\xef\xbb\xbf")
     del text
     try:
         df = pl.read_csv(io.BytesIO(source), separator=delimiter, infer_schema_length=None, try_parse_dates=False,

@@ -61,15 +61,15 @@ def load_source(run_dir: str | Path) -> dict:
 def _recipient_files(run: Path) -> list[Path]:
     """Every recipient's outcomes as the outcomes stage recorded them (stages/outcomes.done.json lists each
     partition with its SHA-256): one missing or changed would email again someone who asked not to be."""
-    from tasks.rundir import sha256_of
+    from tasks.safety.anchor import unlike_listed
 
     marker = _json(run / "stages" / "outcomes.done.json") or {}
     files = [f for f in marker.get("outputs", {}) if Path(f).name.startswith("recipients-")]
     if not files:
         raise InputError(f"{run}: its outcomes stage lists no recipients' outcomes (a run of an earlier cpo version, "
                          "or an edited folder); roll out a run read back by this version")
-    for f in files:
-        if not (run / f).is_file() or sha256_of(run / f) != marker["outputs"][f]:
+    for f, _ in unlike_listed(run, "stages/outcomes.done.json"):
+        if f in files:
             raise InputError(f"{run}: {f} is missing or changed since the outcomes were read; without it, who "
                              "unsubscribed, complained or bounced cannot be left out: restore the folder")
     return [run / f for f in files]

@@ -74,6 +74,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def unlike_listed(run_dir: Path, marker: str) -> list[tuple[str, bool]]:
+    """The outputs a stage's marker (stages/<stage>.done.json) lists that no longer hash as listed: (path,
+    missing) each."""
+    outputs = json.loads((run_dir / marker).read_text("utf-8")).get("outputs", {})
+    return [(part, not (run_dir / part).is_file()) for part, sha in sorted(outputs.items())
+            if not (run_dir / part).is_file() or sha256_file(run_dir / part) != sha]
+
+
 def file_hashes(run_dir: Path) -> dict[str, str]:
     return {name: sha256_file(run_dir / name) for name in ANCHORED_FILES if (run_dir / name).is_file()}
 

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.safety.anchor import sha256_file
+from tasks.safety.anchor import sha256_file, unlike_listed
 from tasks.safety.audit import COLUMNS, EVENT_DECISIONS, EVENTS, SCREEN, chain_problems, read_rows
 
 __all__ = ["Verification", "verify", "REQUIRED", "variant_text_sha256"]
@@ -277,12 +277,8 @@ def anchored_file_problems(run: Path, files, problems: list[str]) -> int:
             problems.append(f"{name} has changed since the run was sealed (sealed {str(digest)[:12]}…, now "
                             f"{sha256_file(path)[:12]}…)")
         elif str(name).endswith(".done.json"):  # a stage's marker: the partitions it lists, as it lists them
-            outputs = json.loads(path.read_text("utf-8")).get("outputs", {})
-            for part, sha in sorted(outputs.items()):
-                if not (run / part).is_file():
-                    problems.append(f"{part} (listed by {name}, sealed with the run) is missing")
-                elif sha256_file(run / part) != sha:
-                    problems.append(f"{part} has changed since {name} listed it")
+            problems += [f"{part} (listed by {name}, sealed with the run) is missing" if missing else
+                         f"{part} has changed since {name} listed it" for part, missing in unlike_listed(run, name)]
     return len(files)
 
 
