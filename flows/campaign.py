@@ -210,7 +210,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 ingested = scale.ingest(checked_docs, customers, transactions,
                                         {**campaign.columns, **(columns or {})}, campaign.consent.all_opted_in_basis,
                                         off_emails=off_emails, off_ids=off_ids, needs_email=export,
-                                        reserved_ids=tuple(seed_ids(seeds)))
+                                        reserved_ids=tuple(seed_ids(seeds)),
+                                        seed_emails=tuple(seeds["email"]) if seeds is not None else ())
                 check_eligibility(ingested["eligibility"], customers, exp.min_eligible_customers)
                 table, consent, personal = ingested["table"], ingested["consent"], ingested["personal"]
                 suppressed = ingested["suppressed"]

@@ -28,6 +28,9 @@ def parse_pairs(pairs: list[str] | None, flag: str = "--column",
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise InputError(f"{flag} expects {form}, got {pair!r}")
+        if out.get(key.strip(), value.strip()) != value.strip():
+            raise InputError(f"{flag} {key.strip()}= is given twice ({out[key.strip()]!r} and {value.strip()!r}); "
+                             "give it once")
         out[key.strip()] = value.strip()
     return out
 

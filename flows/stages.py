@@ -44,18 +44,19 @@ def _transient(task, task_run, state) -> bool:
 @task(name="ingest", cache_policy=NO_CACHE)
 def ingest(customers: str, transactions: str | None, columns: dict[str, str], all_opted_in_basis: str | None,
            folder: str, rows: int, off_emails: set[str] = frozenset(), off_ids: set[str] = frozenset(),
-           needs_email: bool = False, reserved_ids: tuple[str, ...] = ()) -> dict:
+           needs_email: bool = False, reserved_ids: tuple[str, ...] = (), seed_emails: tuple[str, ...] = ()) -> dict:
     """Read the customer file (names, types, consent), drop the suppressed customers, check that the ids are
     unique over the whole file and none is `reserved` (the seed list's), and write it as partitions of `rows`
     customers to `folder`. Returns what the run records about it and who may be emailed (counts), never its rows
     (the partitions are the customers now)."""
     from tasks.experiment.assign import eligibility
-    from tasks.experiment.sends import suppress
+    from tasks.experiment.sends import check_seeds, suppress
     from tasks.partitions import check_unique_ids, write_parts
     from tasks.privacy import pii_columns
 
     df, consent = resolve_consent(load_customers(customers, columns, transactions), columns, all_opted_in_basis,
                                   Path(customers))
+    check_seeds(df, seed_emails, off_emails, customers)
     df, suppressed = suppress(df, off_emails, off_ids)  # before any model sees them
     if needs_email and "email" not in df.columns:
         raise InputError(f"{customers}: --send export needs an email address column (email, or map one with "

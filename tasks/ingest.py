@@ -33,6 +33,8 @@ def map_columns(df: pl.DataFrame, mapping: dict[str, str], source: Path) -> pl.D
         canon, src = next(iter(missing.items()))
         raise InputError(f"{source}: column '{src}' (mapped to '{canon}') is not in the file; "
                          f"columns are: {', '.join(df.columns)}")
+    for canon, src in mapping.items():
+        check_consent_mapping(canon, src, canon in df.columns and src != canon, source)
     clashes = [c for c in mapping if c in df.columns and mapping[c] != c]
     df = df.drop(clashes)  # the mapped source wins over an existing column of the canonical name
     return df.rename({src: canon for canon, src in mapping.items()})
@@ -152,8 +154,7 @@ def resolve_address(df: pl.DataFrame, mapping: dict[str, str], source: Path) -> 
     name (Email, Email Address, e-mail ...) or by content. Customers without an address are never emailed."""
     if "email" in df.columns:
         return df
-    consent = OPT_IN_NAMES | OPT_OUT_NAMES
-    by_name = [c for c in df.columns if kind_by_name(c) == "email" and normalise_name(c) not in consent]
+    by_name = [c for c in df.columns if kind_by_name(c) == "email" and not consent_direction(c)]
     found = by_name or [c for c in df.columns if kind_by_content(df[c], share_needed=0.8) == "email"]
     if len(found) > 1:
         raise InputError(f"{source}: several columns could hold the email address ({', '.join(found)}); name the "
@@ -171,6 +172,55 @@ OPT_OUT_NAMES = {"email_opt_out", "opt_out", "optout", "opted_out", "email_optou
                  "do_not_mail", "dne", "dnc"}
 
 
+# Beyond those names, a column speaks of opting out when its name (normalised, underscores dropped) contains one of
+# these parts: EmailOptOut, HasOptedOutOfEmail, Unsubscribe Date, DoNotEmail. Missing an opt-out column would email
+# people who said no, so the rule is broad; a column it reads wrongly stops the run with its name (map it away with
+# --column OTHER_NAME=COLUMN). Opt-in columns are only the exact names above: missing one cannot email anyone.
+OPT_OUT_PARTS = ("optout", "optedout", "unsubscrib", "donotemail", "donotmail", "donotcontact", "noemail",
+                 "nomarketing")
+OPT_OUT_NAMES |= {"bounced", "is_bounced", "email_bounced", "hard_bounce", "hard_bounced", "complained",
+                  "spam_complaint", "suppressed", "is_suppressed", "email_suppressed", "blacklisted", "blocklisted"}
+# A name ending in one of these measures something about opting out (opt_out_rate): not consent.
+MEASURES = {"rate", "count", "pct", "percent", "share", "score", "prob", "probability", "propensity", "likelihood",
+            "link", "url"}
+# A name ending in one of these records when or why it happened (unsubscribed_at, opt_out_reason): any value
+# there means it did, an empty one that it did not.
+WHEN_SET = {"at", "on", "date", "time", "timestamp", "ts", "dt", "day", "reason", "source", "channel", "method"}
+
+
+def consent_direction(column: str) -> str | None:
+    """"in", "out" (read inverted) or None: whether a column's name says who agreed to marketing email."""
+    name = normalise_name(column)
+    if name in OPT_OUT_NAMES:
+        return "out"
+    if column == "email_opt_in" or name in OPT_IN_NAMES:
+        return "in"
+    tokens = name.split("_")
+    if tokens[-1] not in MEASURES and any(part in name.replace("_", "") for part in OPT_OUT_PARTS):
+        return "out"
+    return None
+
+
+def when_set(column: str) -> bool:
+    """A consent column that records when or why (unsubscribed_at): set means it happened."""
+    return normalise_name(column).split("_")[-1] in WHEN_SET
+
+
+def check_consent_mapping(canon: str, src: str, replaces: bool, source: Path) -> None:
+    """`--column` may not turn consent around (an opt-out column mapped onto email_opt_in) or silently retire a
+    consent column the file has (every consent column counts: a customer is emailed only if all say yes)."""
+    to, of = consent_direction(canon), consent_direction(src)
+    if to and of and to != of:
+        raise InputError(f"{source}: column '{src}' reads as opt-{of} and cannot be mapped onto '{canon}' "
+                         f"(opt-{to}): that would turn every customer's consent around. Leave it unmapped (it is read "
+                         f"as opt-{of}) or map it onto an opt-{of} name (--column email_opt_{of}={src})")
+    if to and replaces:
+        raise InputError(f"{source}: --column {canon}={src} would replace the file's own '{canon}' column, and both "
+                         f"speak of consent. Every consent column counts (a customer is emailed only if all say yes): "
+                         f"map '{src}' onto another consent name (--column marketing_consent={src}), or remove the "
+                         f"column you mean to retire from the file")
+
+
 # Values that say what they mean whatever the column is called; plain yes/no follow the column's direction.
 SAYS_IN = {"opt-in", "opted_in", "opted-in", "optin", "subscribed", "consented", "granted"}
 SAYS_OUT = {"opt-out", "opted_out", "opted-out", "optout", "unsubscribed", "cleaned", "revoked", "declined",
@@ -179,10 +229,14 @@ YES, NO = {"true", "t", "yes", "y", "1", "1.0"}, {"false", "f", "no", "n", "0", 
 
 
 def may_email(df: pl.DataFrame, column: str, says_out: bool, source: Path) -> pl.Expr:
-    """True where `column` says the customer agreed to marketing email; null where it is empty."""
+    """True where `column` says the customer agreed to marketing email; null where it is empty. A column that
+    records when or why (`when_set`) says yes by any value other than a plain no, and no when empty."""
     if df.schema[column] == pl.Boolean:
         return ~pl.col(column) if says_out else pl.col(column)
     word = pl.col(column).cast(pl.String).str.strip_chars().str.to_lowercase()
+    if when_set(column):
+        happened = word.is_not_null() & (word != "") & ~word.is_in(NO)
+        return ~happened if says_out else happened
     value = (pl.when(word.is_in(SAYS_IN)).then(True).when(word.is_in(SAYS_OUT)).then(False)
              .when(word.is_in(YES)).then(not says_out).when(word.is_in(NO)).then(says_out).otherwise(None))
     bad = value.is_null() & word.is_not_null() & (word != "")
@@ -198,20 +252,43 @@ def resolve_consent(df: pl.DataFrame, mapping: dict[str, str], all_opted_in_basi
     mapped onto it) and each column whose name says opt-in or opt-out (read inverted); a customer may be
     emailed only if all of them say yes, and an empty value is a no. Without such a column, only the
     operator's explicit statement that the whole file consented will do: consent is never assumed."""
-    columns = {c: normalise_name(c) in OPT_OUT_NAMES for c in df.columns
-               if c == "email_opt_in" or normalise_name(c) in OPT_IN_NAMES | OPT_OUT_NAMES}
+    columns = {c: d == "out" for c in df.columns if (d := consent_direction(c))}
     if columns:
         agreed = pl.all_horizontal([may_email(df, c, out, source).fill_null(False) for c, out in columns.items()])
-        named = [mapping.get(c, c) if c == "email_opt_in" else c for c in columns]
+        named = [mapping.get(c, c) if c in mapping else c for c in columns]
         rule = ("all must say yes: " if len(columns) > 1 else "") + ", ".join(
             f"{n} ({'opt-out, read inverted' if out else 'opt-in'})" for n, out in zip(named, columns.values()))
-        return df.with_columns(agreed.alias("email_opt_in")), {"column": ", ".join(named), "rule": rule}
+        return by_address(df.with_columns(agreed.alias("email_opt_in")), {"column": ", ".join(named), "rule": rule})
     if all_opted_in_basis:
-        return (df.with_columns(pl.lit(True).alias("email_opt_in")),
-                {"column": None, "rule": "declared: every customer in the file opted in", "basis": all_opted_in_basis})
+        return by_address(df.with_columns(pl.lit(True).alias("email_opt_in")),
+                          {"column": None, "rule": "declared: every customer in the file opted in",
+                           "basis": all_opted_in_basis})
     raise InputError(
         f"{source}: no consent column. cpo emails only customers who opted in, and no column says who did "
         f"(columns are: {', '.join(df.columns)}). Map yours with --column email_opt_in=YOUR_COLUMN "
         f"(true/yes/1 = opted in), or, if every customer in the file consented, declare it with "
         f"--all-opted-in 'WHY' (or consent.all_opted_in_basis in campaign.yaml); the statement is recorded "
         f"in the manifest and the report.")
+
+
+def by_address(df: pl.DataFrame, consent: dict) -> tuple[pl.DataFrame, dict]:
+    """Consent belongs to a person, and a person is an address: where records share an address (compared as
+    suppression lists compare them), a no on any of them is a no for all, and only the first record that may be
+    emailed is, so one address gets one message. `consent` says how many records each rule held back."""
+    from tasks.privacy import email_key
+
+    if "email" not in df.columns:
+        return df, consent
+    key = email_key(pl.col("email"))
+    shared = key.is_not_null() & (key != "")
+    agreed = pl.col("email_opt_in")
+    no_elsewhere = agreed & shared & (~agreed).any().over(key)
+    repeated = agreed & ~no_elsewhere & shared & ((agreed & ~no_elsewhere).cast(pl.Int64).cum_sum().over(key) > 1)
+    flags = df.select(no_elsewhere.alias("no"), repeated.alias("repeated"))
+    held_no, held_repeated = int(flags["no"].sum()), int(flags["repeated"].sum())
+    if not held_no and not held_repeated:
+        return df, consent
+    out = df.with_columns((agreed & ~flags["no"] & ~flags["repeated"]).alias("email_opt_in"))
+    rule = (f"{consent['rule']}; by address: {held_no} record(s) not emailed because another record of the same "
+            f"address says no, {held_repeated} because an earlier record of the address is emailed")
+    return out, {**consent, "rule": rule, "same_address": {"opted_out_elsewhere": held_no, "repeated": held_repeated}}

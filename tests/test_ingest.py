@@ -1,5 +1,7 @@
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks.errors import InputError
 from tasks.ingest import load_customers, rfm_from_transactions
@@ -165,6 +167,91 @@ def test_the_address_column_is_found_by_name_and_blank_addresses_are_not_emailed
 def test_a_mapped_column_wins(tmp_path):
     df, consent = consent_of(tmp_path, "gdpr_ok", ["1", "0"], mapping={"email_opt_in": "gdpr_ok"})
     assert df["email_opt_in"].to_list() == [True, False] and consent["column"] == "gdpr_ok"
+
+
+@pytest.mark.parametrize("header,values,expected", [
+    ("EmailOptOut", ["true", "false"], [False, True]),
+    ("HasOptedOutOfEmail", ["1", "0"], [False, True]),  # Salesforce's field
+    ("Unsubscribe Date", ["2026-03-01", ""], [False, True]),  # when it happened: any date is a no
+    ("unsubscribed_at", ["2026-03-01T10:00:00Z", "no"], [False, True]),
+    ("DoNotEmail", ["yes", "no"], [False, True]),
+    ("hard_bounce", ["true", "false"], [False, True]),
+])
+def test_opt_out_columns_are_found_by_what_their_name_says(tmp_path, header, values, expected):
+    df, consent = consent_of(tmp_path, f"email_opt_in,{header}", [f"yes,{v}" for v in values])
+    assert df["email_opt_in"].to_list() == expected and header in consent["column"]
+
+
+def test_a_measure_of_opting_out_is_not_consent(tmp_path):
+    df, consent = consent_of(tmp_path, "email_opt_in,opt_out_rate", ["yes,0.25", "no,0.5"])
+    assert df["email_opt_in"].to_list() == [True, False] and consent["column"] == "email_opt_in"
+
+
+def test_mapping_a_column_over_the_files_own_consent_column_is_refused(tmp_path):
+    """Mapping gdpr_ok onto email_opt_in used to drop the file's own email_opt_in: its no's were emailed."""
+    with pytest.raises(InputError, match="replace the file's own 'email_opt_in'") as e:
+        consent_of(tmp_path, "email_opt_in,gdpr_ok", ["no,yes", "yes,yes"], mapping={"email_opt_in": "gdpr_ok"})
+    assert "--column marketing_consent=gdpr_ok" in str(e.value)
+    df, consent = consent_of(tmp_path, "email_opt_in,gdpr_ok", ["no,yes", "yes,yes"],
+                             mapping={"marketing_consent": "gdpr_ok"})
+    assert df["email_opt_in"].to_list() == [False, True] and "all must say yes" in consent["rule"]
+
+
+@pytest.mark.parametrize("canon,src", [("email_opt_in", "do_not_email"), ("email_opt_in", "EmailOptOut"),
+                                       ("email_opt_out", "Accepts Marketing")])
+def test_mapping_cannot_turn_consent_around(tmp_path, canon, src):
+    with pytest.raises(InputError, match="turn every customer's consent around"):
+        consent_of(tmp_path, src, ["yes", "no"], mapping={canon: src})
+
+
+def test_a_no_on_any_record_of_an_address_is_a_no_for_all_and_each_address_gets_one_message(tmp_path):
+    p = write(tmp_path, f"{BASE},email,email_opt_in\n"
+                        "c1,1,1,1,Ana@Example.org,yes\nc2,1,1,1, ana@example.org ,no\n"  # opted out on another record
+                        "c3,1,1,1,bo@example.org,yes\nc4,1,1,1,BO@example.org,yes\n"  # one person, two records
+                        "c5,1,1,1,,yes\nc6,1,1,1,,yes\n")  # no address: nothing to share
+    df, consent = resolve_consent(load_customers(p), {}, None, p)
+    assert df["email_opt_in"].to_list() == [False, False, True, False, True, True]
+    assert consent["same_address"] == {"opted_out_elsewhere": 1, "repeated": 1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a@x.org", "A@x.org ", "b@x.org", "c@x.org", None, ""]), st.booleans()),
+                min_size=1, max_size=30))
+def test_by_address_never_emails_a_no_nor_an_address_twice(records):
+    from tasks.ingest import by_address
+    from tasks.privacy import email_key
+
+    df = pl.DataFrame({"customer_id": [f"c{i}" for i in range(len(records))], "email": [r[0] for r in records],
+                       "email_opt_in": [r[1] for r in records]}, schema_overrides={"email": pl.String})
+    out, _ = by_address(df, {"rule": "r"})
+    keys = df.select(email_key(pl.col("email")))["email"].to_list()
+    said_no = {k for k, (_, ok) in zip(keys, records) if k and not ok}
+    sent = [k for k, ok in zip(keys, out["email_opt_in"]) if ok and k]
+    assert not said_no & set(sent) and len(sent) == len(set(sent))
+    assert all(old or not new for new, (_, old) in zip(out["email_opt_in"], records))  # only ever takes consent away
+    assert [ok for k, ok in zip(keys, out["email_opt_in"]) if not k] == [ok for k, (_, ok) in zip(keys, records) if not k]
+    assert set(sent) == {k for k, (_, ok) in zip(keys, records) if k and ok} - said_no  # and emails everyone else
+
+
+def test_a_seed_address_that_a_customer_said_no_with_is_refused():
+    from tasks.experiment.sends import check_seeds
+
+    customers = pl.DataFrame({"customer_id": ["c1", "c2"], "email": ["ruby@example.org", "ok@example.org"],
+                              "email_opt_in": [False, True]})
+    with pytest.raises(InputError, match="may not be emailed") as e:
+        check_seeds(customers, ("qa@shop.example", " Ruby@Example.org"), set(), "c.csv")
+    assert "ruby@" not in str(e.value).lower()
+    with pytest.raises(InputError, match="may not be emailed"):
+        check_seeds(customers, ("gone@example.org",), {"gone@example.org"}, "c.csv")
+    check_seeds(customers, ("qa@shop.example", "ok@example.org"), set(), "c.csv")
+
+
+def test_a_column_mapped_twice_is_refused():
+    from flows.cli import parse_pairs
+
+    with pytest.raises(InputError, match="given twice"):
+        parse_pairs(["email_opt_in=a", "email_opt_in=b"])
+    assert parse_pairs(["email_opt_in=a", "email_opt_in=a"]) == {"email_opt_in": "a"}
 
 
 def test_declared_consent_is_recorded(tmp_path):

@@ -18,7 +18,7 @@ from tasks.errors import InputError, SafetyGateError
 from tasks.experiment.assign import CONTROL, HOLDOUT
 from tasks.files import read_table
 from tasks.generation import MERGE_FIELD, footer
-from tasks.privacy import EMAIL, INVISIBLE, email_key, id_key
+from tasks.privacy import EMAIL, INVISIBLE, email_key, id_key, mask
 from tasks.records import Variant
 
 CONTROL_ID = "control.bau"
@@ -93,6 +93,25 @@ def read_seed_list(path: str | Path) -> pl.DataFrame:
     if out.is_empty():
         raise InputError(f"{path}: the seed list holds no address")
     return out.unique("email", keep="first", maintain_order=True)
+
+
+def check_seeds(customers: pl.DataFrame, seed_emails: tuple[str, ...], off_emails: set[str], source) -> None:
+    """A seed receives every message, so a seed address that a customer record says may not be emailed (opted
+    out, or held back by address) or that a suppression list names is refused: a seed list is for internal
+    addresses that agreed to receive the campaign, not a way round a customer's no."""
+    if not seed_emails:
+        return
+    seeds = pl.DataFrame({"seed": list(seed_emails)}).with_columns(email_key(pl.col("seed")).alias("key"))
+    off = set(off_emails)
+    if "email" in customers.columns:
+        said_no = customers.filter(~pl.col("email_opt_in").fill_null(False)) if "email_opt_in" in customers.columns \
+            else customers.clear()
+        off |= set(said_no.select(email_key(pl.col("email")).alias("key"))["key"].drop_nulls().to_list())
+    refused = seeds.filter(pl.col("key").is_in(list(off)))["seed"].to_list()
+    if refused:
+        raise InputError(f"seed list: {len(refused)} address(es) belong to customers in {source} who may not be "
+                         f"emailed (opted out, or on a suppression list), e.g. {mask(refused[0], 'email')}; remove them "
+                         "from the seed list")
 
 
 def seed_ids(seeds: pl.DataFrame | None) -> list[str]:
