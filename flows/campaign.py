@@ -473,7 +473,9 @@ def gate(run: RunDir, audit: AuditLog, approve_as: str | None) -> dict | None:
 
 
 def ended(run: RunDir, approval: dict | None, design: dict) -> dict:
-    """The run stops at the gate: awaiting approval, or rejected (nothing is sent either way)."""
+    """The run stops at the gate: awaiting approval, or rejected (nothing is sent either way). Sealed, so the
+    design the manager reads (design.md) and the decision's copy are evidence too."""
+    seal(run.path)
     if approval is None:
         run.status("awaiting_approval")
         logger = get_run_logger()

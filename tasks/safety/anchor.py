@@ -57,9 +57,10 @@ def key_id(key: str) -> str:
 
 # The run's evidence besides the log: their SHA-256 at each seal are signed with the chain, so an edit to a result
 # after the run (a lift, an outcome, a winner) is told from the original as surely as an edited log row.
-ANCHORED_FILES = ("design.json", "variants.jsonl", "control_message.json", "assignments.csv", "sends.csv",
-                  "outcomes.csv", "results.csv", "guardrails.csv", "winners.csv", "attribution.csv", "report.md",
-                  "manifest.json",
+ANCHORED_FILES = ("run_inputs.json", "design.json", "design.md", "approval.json", "variants.jsonl",
+                  "control_message.json", "assignments.csv", "sends.csv", "outcomes.csv", "results.csv",
+                  "guardrails.csv", "winners.csv", "attribution.csv", "attribute_lifts.csv", "variant_factors.csv",
+                  "report.md", "report.html", "manifest.json",
                   # who was sent what, and every recipient's outcomes (a rollout leaves out who unsubscribed):
                   # each marker lists its stage's partitions with their SHA-256, which verify checks too
                   "stages/export.done.json", "stages/outcomes.done.json")

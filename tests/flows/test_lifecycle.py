@@ -51,8 +51,13 @@ def test_run_stops_at_the_gate_then_approve_completes_it(tmp_path, capsys):
     assert status(run)["status"] == "awaiting_approval"
     assert (run / "design.md").exists() and json.loads((run / "design.json").read_text())["primary_metric"] == "clicked"
     assert not (run / "outcomes.csv").exists() and not (run / "results.csv").exists()
+    sealed = json.loads((run / "audit_anchor.json").read_text())["files"]
+    assert {"design.md", "design.json", "run_inputs.json"} <= set(sealed)  # what the manager reads is evidence
     assert main(["approve", str(run), "--by", "Maria Manager", "--comment", "go"]) == 0
     assert status(run)["status"] == "complete" and (run / "results.csv").exists()
+    sealed = json.loads((run / "audit_anchor.json").read_text())["files"]
+    assert {"design.md", "approval.json", "report.md", "report.html", "attribute_lifts.csv",
+            "variant_factors.csv"} <= set(sealed)
     approval = [r for r in audit_rows(run) if r["event"] == "approval"]
     assert len(approval) == 1 and approval[0]["actor"] == "Maria Manager"
     from tasks.rundir import sha256_of

@@ -65,7 +65,7 @@ def run(gate):
     """The same run approved and complete."""
     AuditLog(gate / "audit_log.csv", "run-1", POLICY).record_event(
         "approval", "approve", "dana", sha(gate / "design.json"), "approved as designed")
-    for name in ("outcomes.csv", "results.csv", "report.md"):
+    for name in ("outcomes.csv", "results.csv", "report.md", "report.html", "design.md", "attribute_lifts.csv"):
         (gate / name).write_text("x\n")
     (gate / "manifest.json").write_text(json.dumps({"status": "complete", "policy_version": POLICY}))
     write_status(gate, "complete")
@@ -279,7 +279,8 @@ def test_the_anchor_file_never_holds_the_key(run):
     assert set(anchor) == {"run_id", "rows", "head", "files", "signed_at", "hmac", "key_id", "prefect_artifact"}
 
 
-@pytest.mark.parametrize("name", ["assignments.csv", "design.json", "variants.jsonl"])
+@pytest.mark.parametrize("name", ["assignments.csv", "design.json", "variants.jsonl", "design.md", "report.html",
+                                  "attribute_lifts.csv", "run_inputs.json"])
 def test_an_evidence_file_edited_after_the_seal_is_named(run, name):
     """Not only the log: a result or an assignment rewritten after the run fails the signed anchor."""
     assert name in json.loads((run / ANCHOR_FILE).read_text())["files"]
@@ -298,7 +299,7 @@ def test_a_design_changed_after_approval_is_named(run):
 
 
 def test_a_complete_run_without_approval_is_named(gate):
-    for name in ("outcomes.csv", "results.csv", "report.md"):
+    for name in ("outcomes.csv", "results.csv", "report.md", "report.html", "design.md", "attribute_lifts.csv"):
         (gate / name).write_text("x\n")
     (gate / "manifest.json").write_text(json.dumps({"status": "complete"}))
     write_status(gate, "complete")
