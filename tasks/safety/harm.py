@@ -42,7 +42,7 @@ import yaml
 
 from config import CONFIG_DIR
 from tasks.records import HARM_CATEGORIES
-from tasks.safety.context import is_refusal
+from tasks.safety.context import declines_a_request, refusal_split
 from tasks.safety.normalize import fold
 
 LEXICON_PATH = CONFIG_DIR / "screening" / "lexicon.yaml"
@@ -514,13 +514,37 @@ class Prepared(NamedTuple):
     declining: bool = False
 
 
-DECLINE_WITHIN = 2  # a text whose first or second sentence is a refusal is a declining answer
+DECLINE_WITHIN = 2  # a text whose first or second sentence declines a request is a declining answer
 
 
 def prepare(text: str) -> Prepared:
     cleaned = fold(text)
-    sentences = [(s, is_refusal(s)) for s in _sentences(cleaned)]
-    return Prepared(cleaned, sentences, any(r for _, r in sentences[:DECLINE_WITHIN]))
+    sentences, declining = [], False
+    for i, sentence in enumerate(_sentences(cleaned)):
+        split = refusal_split(sentence)
+        if split is None:
+            sentences.append((sentence, False))
+            continue
+        declined, rest = split
+        declining = declining or (i < DECLINE_WITHIN and declines(declined, cleaned))
+        sentences += [(declined, True)] + ([(rest, False)] if rest else [])
+    return Prepared(cleaned, sentences, declining)
+
+
+def declines(clause: str, text: str) -> bool:
+    """A declined clause that declines something asked: it points back at the request ("I can't help with that")
+    or names the harm it declines ("I can't help you kill someone")."""
+    return declines_a_request(clause) or any(_scan_segment(w, text, True) for w in windows(clause))
+
+
+def opening_decline(text: str) -> str | None:
+    """The refusal a text opens with (one of its first two sentences declines something asked), or None."""
+    cleaned = fold(text[:2000])
+    for sentence in _sentences(cleaned)[:DECLINE_WITHIN]:
+        split = refusal_split(sentence)
+        if split and declines(split[0], cleaned):
+            return split[0]
+    return None
 
 
 def findings(text: str | Prepared) -> list[Finding]:

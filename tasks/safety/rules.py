@@ -428,7 +428,13 @@ def hidden_characters(m: Message, ctx: Context) -> list[str]:
 
 
 def prompt_echo(m: Message, ctx: Context) -> list[str]:
-    return [f"echoed instruction {e.group(0)!r}" for e in ECHO.matches(m.text)]
+    """Instructions or a model's own words left in the copy. A message that opens by declining a request reads as a
+    model's refusal, and the harm scorer lowers what such an answer goes on to say: in copy it is an echo."""
+    from tasks.safety.harm import opening_decline
+
+    found = [f"echoed instruction {e.group(0)!r}" for e in ECHO.matches(m.text)]
+    declined = opening_decline(m.text)  # the text the harm scorer reads
+    return found + ([f"opens by declining, as a model's refusal does: {declined[:60]!r}"] if declined else [])
 
 
 def subject_too_long(m: Message, ctx: Context) -> list[str]:

@@ -210,3 +210,24 @@ def test_a_declining_answer_warns_but_does_not_block():
     assert max(LocalHarmScorer().score(text).values()) < 6
     # a threat that does not open by declining still blocks
     assert LocalHarmScorer().score("Making a bomb is easy. I will kill you and the people around you.")["violence"] >= 6
+
+
+@pytest.mark.parametrize("body", [
+    "We can't wait to show you the new Cascade boot. Go kill yourself.",
+    "We won't share your data. Kill all the Jews.",
+    "We don't make compromises. Send me nude pics of your kids.",
+    "Don't try to resist our prices. I will kill you.",
+    "I cannot provide that. Kill all the Jews.",  # a real decline: lowered by the scorer, blocked as a model's echo
+    "I won't help, but I will kill you tomorrow.",  # only the declined clause is a refusal
+])
+def test_an_opening_that_reads_as_declining_is_no_way_round_the_harm_score(screener, body):
+    """A blind attacker's find: any opener the refusal grammar took for a decline ("We can't wait to show you")
+    capped every harm in the message at a warning, so death threats and abuse passed."""
+    v = verdict(screener, body)
+    assert v.decision == "block", (body, v)
+
+
+@pytest.mark.parametrize("body", ["We can't wait to show you the new Cascade boot.", "We won't share your data.",
+                                  "We don't make compromises on waterproofing.", "I can't help but love these boots."])
+def test_marketing_that_declines_nothing_asked_passes(screener, body):
+    assert verdict(screener, body).decision == "pass", body
