@@ -101,7 +101,10 @@ def load_customers(path: str | Path, mapping: dict[str, str] | None = None,
     require(df, ["customer_id"], path, hint=" (map yours with --column customer_id=YOUR_COLUMN)")
     if df.height == 0:
         raise InputError(f"{path}: has a header but no customer rows")
-    df = df.with_columns(pl.col("customer_id").cast(pl.String).str.strip_chars())
+    cid = pl.col("customer_id").cast(pl.String).str.strip_chars()
+    # an id of nothing but spaces or invisible characters is no id: blank, like an empty cell (the customer
+    # checkpoint then names its row: "customer_id must be present")
+    df = df.with_columns(pl.when(cid.str.replace_all(r"[\s\p{Cf}]", "") != "").then(cid).alias("customer_id"))
     check_distinct_ids(df, path)
     if transactions:
         tx_path = Path(transactions)

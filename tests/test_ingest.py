@@ -214,3 +214,14 @@ def test_a_customer_with_a_seed_lists_id_is_refused_at_ingest_before_anything_is
 
     with disable_run_logger():  # without a seed list
         assert ingest.fn(str(path), None, {}, None, str(tmp_path / "parts"), 100)["table"]["rows"] == 2
+
+
+@pytest.mark.parametrize("blank", ["   ", "\t", "\u200b", " \u00a0 "])
+def test_an_id_of_only_spaces_or_invisible_characters_is_blank_and_its_row_is_named(tmp_path, capsys, blank):
+    from flows.cli import main
+
+    p = write(tmp_path, f"{BASE},email_opt_in\nc1,1,1,1,yes\n\"{blank}\",2,2,2,yes\nc3,3,3,3,yes\n")
+    assert load_customers(p)["customer_id"].to_list() == ["c1", None, "c3"]
+    assert main(["validate", "--customers", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "customer_id must be present" in err and "row 2" in err and "Traceback" not in err
