@@ -15,6 +15,11 @@ from tasks.rundir import RunDir, now, sha256_of
 from tasks.safety.anchor import seal
 
 FINGERPRINT = ("inputs", "config", "policy_version", "brand", "strategies_sha256", "backends", "seed")
+# `cpo run` options that change the result but no input file or resolved setting: compared as given (they are
+# in run_inputs.json's "parameters"). The others are in the fingerprint already (files by SHA-256; --seed,
+# --variants-per-segment, --all-opted-in, --send and --holdout in the config) or change nothing a run decides
+# (--approve-as; CPO_PARTITION_ROWS and CPO_TASK_RUNNER: the same results whatever the partitioning).
+PARAMETERS = {"columns": "--column mapping"}
 
 
 def run_inputs(parameters: dict, inputs: dict[str, str | None], campaign, policy, brand, backends,
@@ -30,12 +35,23 @@ def differences(old: dict, new: dict) -> list[str]:
     out = []
     for key in FINGERPRINT:
         if key == "inputs":
-            names = set(old.get("inputs", {})) | set(new["inputs"])
-            out += [f"input '{n}'" for n in sorted(names)
-                    if (old.get("inputs", {}).get(n) or {}).get("sha256") != (new["inputs"].get(n) or {}).get("sha256")]
+            was, now_ = suppression_as_one(old.get("inputs", {})), suppression_as_one(new["inputs"])
+            out += [f"input '{n}'" for n in sorted(set(was) | set(now_))
+                    if (was.get(n) or {}).get("sha256") != (now_.get(n) or {}).get("sha256")]
         elif old.get(key) != new[key]:
             out.append({"policy_version": "screening policy", "strategies_sha256": "strategies"}.get(key, key))
+    for key, name in PARAMETERS.items():
+        if ((old.get("parameters") or {}).get(key) or {}) != ((new.get("parameters") or {}).get(key) or {}):
+            out.append(name)
     return out
+
+
+def suppression_as_one(inputs: dict) -> dict:
+    """The suppression lists (suppress_1, suppress_2, ...) as one input: the same files in another order of
+    --suppress suppress the same customers."""
+    lists = sorted((v or {}).get("sha256") or "" for k, v in inputs.items() if k.startswith("suppress_"))
+    return {**{k: v for k, v in inputs.items() if not k.startswith("suppress_")},
+            **({"suppress": {"sha256": ",".join(lists)}} if lists else {})}
 
 
 def begin(run: RunDir, inputs: dict) -> dict | None:
