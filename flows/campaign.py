@@ -26,7 +26,8 @@ from tasks.generation.slots import SlotPlan
 from tasks.report import to_html, to_markdown
 from tasks.retrieval import make_retriever
 from tasks.experiment.design import design_markdown, design_record
-from tasks.lifecycle import approval_of, begin, check_sealed, declarations, record_decision, run_inputs
+from tasks.lifecycle import (approval_of, begin, check_sealed, declarations, record_decision, run_id_of,
+                             run_inputs)
 from tasks.manifest import build_manifest
 from tasks.records import SegmentProfile, Variant
 from tasks.retrieval import Hit
@@ -162,7 +163,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
     try:  # the folder's lock is released however the run ends (a process may run several flows)
         if run.path.is_dir():
             run.acquire()  # an existing folder: a live run there is refused at once, before any check
-        run_id, exp = run.path.name, campaign.experiment
+        run_id, exp = run_id_of(run.path), campaign.experiment  # the run's own id, never a renamed folder's
         logger = get_run_logger()
         logger.info("campaign %s: run folder %s", campaign.name, run.path.resolve())
         # Checks first: settings, content, every backend and the customer file. Nothing is written until they pass.
@@ -219,7 +220,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                          "config": config_path, "seed_list": seed_list,
                                          "rollout_winners": source and str(Path(rollout_of) / "winners.csv"),
                                          **{f"suppress_{i}": f for i, f in enumerate(suppress or [], 1)}},
-                            campaign, policy, brand, backends, STRATEGIES)
+                            campaign, policy, brand, backends, STRATEGIES, run_id)
         if sent:  # the input files as they were when the run started (see `sent` above)
             inputs["inputs"] = (run.read_json("run_inputs.json") or {}).get("inputs", inputs["inputs"])
         send_facts = {"mode": campaign.send.mode, "suppressed": suppressed if suppress or source else None,
@@ -348,7 +349,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                    parts=scale.files(run.path, "export"), seeds=seeded)
                 if not run.is_done("outcomes"):
                     if not events:
-                        return awaiting_outcomes(run, sealed)
+                        return awaiting_outcomes(run, run_id, sealed)
                     with run.stage("outcomes"):
                         read = stages.read_events(run, audit, events, events_format, scale.parts["export"], seeded,
                                                   str(scale.staged))
@@ -494,9 +495,9 @@ def exported(audit_path: Path) -> str | None:
     return next((r.get("content_sha256") or "?" for r in reversed(rows) if r.get("event") == "export"), None)
 
 
-def awaiting_outcomes(run: RunDir, design: dict) -> dict:
+def awaiting_outcomes(run: RunDir, run_id: str, design: dict) -> dict:
     """Exported: the run waits for `cpo outcomes`; its manifest says so (nothing measured yet, nothing simulated)."""
-    manifest = {"run_id": run.path.name, "status": "awaiting_outcomes", "simulated": False, "awaiting_outcomes": True,
+    manifest = {"run_id": run_id, "status": "awaiting_outcomes", "simulated": False, "awaiting_outcomes": True,
                 "sends": {"file": "sends.csv", "sha256": sha256_of(run.path / "sends.csv")},
                 "seconds": run.seconds}
     run.write_json("manifest.json", manifest)

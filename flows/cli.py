@@ -157,7 +157,7 @@ def cmd_approve(args, decision: str = "approve") -> int:
     from pathlib import Path
 
     from tasks.errors import InputError
-    from tasks.lifecycle import approval_of, record_decision
+    from tasks.lifecycle import approval_of, record_decision, run_id_of
     from tasks.rundir import RunDir
     from tasks.safety.audit import AuditLog
 
@@ -171,7 +171,7 @@ def cmd_approve(args, decision: str = "approve") -> int:
         raise InputError(f"{args.run_dir}: not awaiting approval (status: {status.get('status', 'no run here')})")
     recorded = approval_of(run)
     if recorded is None:
-        audit = AuditLog(run.file("audit_log.csv"), Path(args.run_dir).name, inputs["policy_version"])
+        audit = AuditLog(run.file("audit_log.csv"), run_id_of(run.path), inputs["policy_version"])
         text = (args.comment or "") if decision == "approve" else args.reason
         recorded = record_decision(run, audit, decision, args.by, text, "cpo " + decision)
     run.release()

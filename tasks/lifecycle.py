@@ -23,12 +23,36 @@ PARAMETERS = {"columns": "--column mapping"}
 
 
 def run_inputs(parameters: dict, inputs: dict[str, str | None], campaign, policy, brand, backends,
-               strategies_path: Path) -> dict:
-    return {"parameters": parameters, "created_at": now(),
+               strategies_path: Path, run_id: str) -> dict:
+    return {"run_id": run_id, "parameters": parameters, "created_at": now(),
             "inputs": {k: {"path": v, "sha256": sha256_of(v)} for k, v in inputs.items() if v},
             "config": campaign.model_dump(mode="json"), "policy_version": policy.policy_version,
             "brand": brand.model_dump(mode="json"), "strategies_sha256": sha256_of(strategies_path),
             "backends": backends.model_dump(), "seed": campaign.seed}
+
+
+def run_id_of(run_dir: Path) -> str:
+    """The run's own id, whatever its folder is called now (a folder may be copied, moved or renamed): as
+    run_inputs.json records it, else the audit log's first row, else run_status.json. Only a run that has not
+    started yet takes its folder's name."""
+    import json
+
+    from tasks.safety.audit import read_rows
+
+    run_dir = Path(run_dir)
+
+    def recorded(name: str) -> str | None:
+        try:
+            value = json.loads((run_dir / name).read_text("utf-8")).get("run_id")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) and value else None
+
+    def first_row() -> str | None:
+        log = run_dir / "audit_log.csv"
+        return next((r.get("run_id") for r in read_rows(log)), None) if log.exists() else None
+
+    return recorded("run_inputs.json") or first_row() or recorded("run_status.json") or run_dir.name
 
 
 def differences(old: dict, new: dict) -> list[str]:
