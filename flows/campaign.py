@@ -143,7 +143,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                   seed: int | None = None, variants_per_segment: int | None = None,
                   all_opted_in: str | None = None, approve_as: str | None = None, send: str | None = None,
                   suppress: list[str] | None = None, seed_list: str | None = None, rollout_of: str | None = None,
-                  holdout: float | None = None, events: str | None = None, events_format: str = "generic") -> dict:
+                  holdout: float | None = None, events: str | None = None, events_format: str = "generic",
+                  approving: dict | None = None) -> dict:
     parameters = {"customers": customers, "transactions": transactions, "content": content, "config": config,
                   "columns": columns, "seed": seed, "variants_per_segment": variants_per_segment,
                   "all_opted_in": all_opted_in, "send": send, "suppress": suppress, "seed_list": seed_list,
@@ -327,7 +328,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                     run.write_text("design.md", design_markdown(design))
                     run.finish("design", ["design.json", "design.md"])
                 sealed = run.read_json("design.json")
-            approval = gate(run, audit, approve_as)
+            approval = gate(run, audit, approve_as, approving)
             if approval is None or approval["decision"] == "reject":
                 return ended(run, approval, sealed)
             metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
@@ -450,11 +451,18 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         scale.close()  # and the staging folder: pages of a refused run, or a resumed run's second copy
 
 
-def gate(run: RunDir, audit: AuditLog, approve_as: str | None) -> dict | None:
-    """The approval gate: a recorded decision, an approval given in advance, the Resume form of a deployment
-    run in the Prefect UI, or None (the run stops here, awaiting approval)."""
+def gate(run: RunDir, audit: AuditLog, approve_as: str | None, approving: dict | None = None) -> dict | None:
+    """The approval gate: a recorded decision, `cpo approve`'s approval (`approving`: by, comment and the SHA-256
+    of the design.json it was given on; recorded here, after every check of the run), an approval given in
+    advance, the Resume form of a deployment run in the Prefect UI, or None (the run stops here, awaiting
+    approval)."""
     run.current = "approval"
     approval = approval_of(run)
+    if approval is None and approving:
+        if sha256_of(run.path / "design.json") != approving["design_sha256"]:
+            raise InputError(f"{run.path}: design.json changed while {approving['by']} was approving it; nothing "
+                             "was approved. Read design.md again, then approve")
+        approval = record_decision(run, audit, "approve", approving["by"], approving["comment"], "cpo approve")
     if approval is None and approve_as:
         approval = record_decision(run, audit, "approve", approve_as, "approved in advance (--approve-as)",
                                    "in advance")

@@ -264,3 +264,34 @@ def test_what_a_resume_compares():
     assert differences(old, inputs({"email_opt_in": "gdpr_a"}, approve_as="someone")) == []
     old_folder = {k: v for k, v in inputs().items() if k != "parameters"}  # run_inputs.json of an older cpo
     assert differences({**old_folder, "parameters": {}}, inputs()) == []
+
+
+def test_an_approve_the_run_refuses_records_nothing(tmp_path, capsys):
+    """`cpo approve` records the approval only once every check of the run passed: refused (a policy changed
+    since the gate, a design edited before approval), it leaves the log, the status and the evidence as they were."""
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config", folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    run = tmp_path / "run"
+    assert main(["run", "--config", str(folder / "campaign.yaml"), "--out", str(run), "--send", "export"]) == 0
+    log, design = (run / "audit_log.csv").read_bytes(), (run / "design.json").read_bytes()
+
+    (run / "design.json").write_bytes(design.replace(b'"clicked"', b'"opened"', 1))
+    capsys.readouterr()
+    assert main(["approve", str(run), "--by", "Maria"]) == 2
+    err = capsys.readouterr().err
+    assert "edited after the run wrote it and before anyone approved it" in err and "after it was approved" not in err
+    (run / "design.json").write_bytes(design)
+
+    policy = folder / "policy.yaml"
+    original = policy.read_text()
+    changed = yaml.safe_load(original)
+    changed["category_thresholds"]["hate"] -= 1
+    policy.write_text(yaml.safe_dump(changed))
+    assert main(["approve", str(run), "--by", "Maria"]) == 2
+    assert "screening policy" in capsys.readouterr().err
+    assert (run / "audit_log.csv").read_bytes() == log and not (run / "approval.json").exists()
+    assert status(run)["status"] == "awaiting_approval"
+    assert main(["audit", "verify", str(run)]) == 0
+    policy.write_text(original)
+    assert main(["reject", str(run), "--by", "Maria", "--reason", "not this season"]) == 0  # never "already approved"
+    assert [r["event"] for r in audit_rows(run) if r["event"] != "screen"] == ["rejection"]
