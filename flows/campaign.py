@@ -26,7 +26,8 @@ from tasks.generation.slots import SlotPlan
 from tasks.report import to_html, to_markdown
 from tasks.retrieval import make_retriever
 from tasks.experiment.design import design_markdown, design_record
-from tasks.lifecycle import approval_of, begin, check_sealed, declarations, record_decision, run_inputs
+from tasks.lifecycle import (approval_of, begin, check_sealed, declarations, record_decision, run_id_of,
+                             run_inputs)
 from tasks.manifest import build_manifest
 from tasks.records import SegmentProfile, Variant
 from tasks.retrieval import Hit
@@ -142,7 +143,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                   seed: int | None = None, variants_per_segment: int | None = None,
                   all_opted_in: str | None = None, approve_as: str | None = None, send: str | None = None,
                   suppress: list[str] | None = None, seed_list: str | None = None, rollout_of: str | None = None,
-                  holdout: float | None = None, events: str | None = None, events_format: str = "generic") -> dict:
+                  holdout: float | None = None, events: str | None = None, events_format: str = "generic",
+                  approving: dict | None = None) -> dict:
     parameters = {"customers": customers, "transactions": transactions, "content": content, "config": config,
                   "columns": columns, "seed": seed, "variants_per_segment": variants_per_segment,
                   "all_opted_in": all_opted_in, "send": send, "suppress": suppress, "seed_list": seed_list,
@@ -162,7 +164,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
     try:  # the folder's lock is released however the run ends (a process may run several flows)
         if run.path.is_dir():
             run.acquire()  # an existing folder: a live run there is refused at once, before any check
-        run_id, exp = run.path.name, campaign.experiment
+        run_id, exp = run_id_of(run.path), campaign.experiment  # the run's own id, never a renamed folder's
         logger = get_run_logger()
         logger.info("campaign %s: run folder %s", campaign.name, run.path.resolve())
         # Checks first: settings, content, every backend and the customer file. Nothing is written until they pass.
@@ -220,7 +222,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                          "config": config_path, "seed_list": seed_list,
                                          "rollout_winners": source and str(Path(rollout_of) / "winners.csv"),
                                          **{f"suppress_{i}": f for i, f in enumerate(suppress or [], 1)}},
-                            campaign, policy, brand, backends, STRATEGIES)
+                            campaign, policy, brand, backends, STRATEGIES, run_id)
         if sent:  # the input files as they were when the run started (see `sent` above)
             inputs["inputs"] = (run.read_json("run_inputs.json") or {}).get("inputs", inputs["inputs"])
         send_facts = {"mode": campaign.send.mode, "suppressed": suppressed if suppress or source else None,
@@ -327,7 +329,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                     run.write_text("design.md", design_markdown(design))
                     run.finish("design", ["design.json", "design.md"])
                 sealed = run.read_json("design.json")
-            approval = gate(run, audit, approve_as)
+            approval = gate(run, audit, approve_as, approving)
             if approval is None or approval["decision"] == "reject":
                 return ended(run, approval, sealed)
             metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
@@ -349,7 +351,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                                    parts=scale.files(run.path, "export"), seeds=seeded)
                 if not run.is_done("outcomes"):
                     if not events:
-                        return awaiting_outcomes(run, sealed)
+                        return awaiting_outcomes(run, run_id, sealed)
                     with run.stage("outcomes"):
                         read = stages.read_events(run, audit, events, events_format, scale.parts["export"], seeded,
                                                   str(scale.staged))
@@ -450,11 +452,18 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
         scale.close()  # and the staging folder: pages of a refused run, or a resumed run's second copy
 
 
-def gate(run: RunDir, audit: AuditLog, approve_as: str | None) -> dict | None:
-    """The approval gate: a recorded decision, an approval given in advance, the Resume form of a deployment
-    run in the Prefect UI, or None (the run stops here, awaiting approval)."""
+def gate(run: RunDir, audit: AuditLog, approve_as: str | None, approving: dict | None = None) -> dict | None:
+    """The approval gate: a recorded decision, `cpo approve`'s approval (`approving`: by, comment and the SHA-256
+    of the design.json it was given on; recorded here, after every check of the run), an approval given in
+    advance, the Resume form of a deployment run in the Prefect UI, or None (the run stops here, awaiting
+    approval)."""
     run.current = "approval"
     approval = approval_of(run)
+    if approval is None and approving:
+        if sha256_of(run.path / "design.json") != approving["design_sha256"]:
+            raise InputError(f"{run.path}: design.json changed while {approving['by']} was approving it; nothing "
+                             "was approved. Read design.md again, then approve")
+        approval = record_decision(run, audit, "approve", approving["by"], approving["comment"], "cpo approve")
     if approval is None and approve_as:
         approval = record_decision(run, audit, "approve", approve_as, "approved in advance (--approve-as)",
                                    "in advance")
@@ -497,9 +506,9 @@ def exported(audit_path: Path) -> str | None:
     return next((r.get("content_sha256") or "?" for r in reversed(rows) if r.get("event") == "export"), None)
 
 
-def awaiting_outcomes(run: RunDir, design: dict) -> dict:
+def awaiting_outcomes(run: RunDir, run_id: str, design: dict) -> dict:
     """Exported: the run waits for `cpo outcomes`; its manifest says so (nothing measured yet, nothing simulated)."""
-    manifest = {"run_id": run.path.name, "status": "awaiting_outcomes", "simulated": False, "awaiting_outcomes": True,
+    manifest = {"run_id": run_id, "status": "awaiting_outcomes", "simulated": False, "awaiting_outcomes": True,
                 "sends": {"file": "sends.csv", "sha256": sha256_of(run.path / "sends.csv")},
                 "seconds": run.seconds}
     run.write_json("manifest.json", manifest)

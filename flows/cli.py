@@ -160,8 +160,8 @@ def cmd_approve(args, decision: str = "approve") -> int:
     from pathlib import Path
 
     from tasks.errors import InputError
-    from tasks.lifecycle import approval_of, record_decision
-    from tasks.rundir import RunDir
+    from tasks.lifecycle import approval_of, record_decision, run_id_of
+    from tasks.rundir import RunDir, sha256_of
     from tasks.safety.audit import AuditLog
 
     run = RunDir(args.run_dir)
@@ -173,23 +173,34 @@ def cmd_approve(args, decision: str = "approve") -> int:
     if status.get("status") != "awaiting_approval" or inputs is None:
         raise InputError(f"{args.run_dir}: not awaiting approval (status: {status.get('status', 'no run here')})")
     recorded = approval_of(run)
-    if recorded is None:
-        audit = AuditLog(run.file("audit_log.csv"), Path(args.run_dir).name, inputs["policy_version"])
-        text = (args.comment or "") if decision == "approve" else args.reason
-        recorded = record_decision(run, audit, decision, args.by, text, "cpo " + decision)
-    run.release()
-    if recorded["decision"] != decision:
+    if recorded is not None and recorded["decision"] != decision:
         raise InputError(f"{args.run_dir}: already {recorded['decision']}d by {recorded['by']}")
-    if decision == "reject":
+    if not (args.by or "").strip():
+        raise InputError("an approval or rejection must name who decides (--by NAME)")
+    if decision == "reject":  # nothing runs after a rejection: recorded now
+        if recorded is None:
+            audit = AuditLog(run.file("audit_log.csv"), run_id_of(run.path), inputs["policy_version"])
+            recorded = record_decision(run, audit, decision, args.by, args.reason, "cpo reject")
+        run.release()
         run.status("rejected", by=recorded["by"], reason=recorded["text"])
         print(f"{args.run_dir}: rejected by {recorded['by']}; nothing was sent.")
         return 0
-    print(f"{args.run_dir}: approved by {recorded['by']}; continuing the run.")
+    if recorded is None and not run.is_done("design"):
+        raise InputError(f"{args.run_dir}: design.json or design.md was edited after the run wrote it and before "
+                         "anyone approved it (stages/design.done.json holds their SHA-256): it is not this run's "
+                         "design, so nothing was approved. Run the same `cpo run` command again to write the design "
+                         "anew, read it, then approve")
+    approving = {"by": args.by.strip(), "comment": args.comment or "",
+                 "design_sha256": sha256_of(run.path / "design.json")}  # the design this approver read
+    run.release()
+    # The approval is recorded by the run itself at its gate, once every check passed (inputs, policy, content,
+    # settings): an approve the run refuses leaves nothing behind.
+    print(f"{args.run_dir}: approval by {approving['by']}: checking the run, then recording it and continuing.")
     from flows.server import adopt, prestart
 
     prestart()
     adopt()
-    return carry_campaign(**inputs["parameters"], out=args.run_dir)
+    return carry_campaign(**inputs["parameters"], out=args.run_dir, approving=approving)
 
 
 def cmd_serve(args) -> int:

@@ -188,7 +188,7 @@ def export_sends(run, audit: AuditLog, pieces: list[str], messages: dict[str, Va
     from tasks.rundir import sha256_of
 
     nobody = pl.DataFrame(schema={c: pl.String for c in ("customer_id", "email", "segment", "arm", "variant_id")})
-    seed_sends = render_sends(nobody, messages, brand, send.merge_fallbacks, run.path.name,
+    seed_sends = render_sends(nobody, messages, brand, send.merge_fallbacks, audit.run_id,
                               send.list_unsubscribe_mailto, seeds)
     frames = itertools.chain((pl.read_parquet(p) for p in pieces), [seed_sends])
     target = run.path / "sends.csv"
@@ -248,7 +248,7 @@ def read_events(run, audit: AuditLog, events_path: str, fmt: str, sends: list[st
                          f"(SHA-256 {earlier[-1]['content_sha256'][:12]}…); give that file again to finish the run")
     events, info = read_events_info(events_path, fmt)
     validate_events(events, events_path, run.path / "data_docs")
-    distinct, counts = distinct_events(events, info, run.path.name)
+    distinct, counts = distinct_events(events, info, audit.run_id)
     addresses = pl.concat([pl.scan_parquet(sends).select("email"), seeds.lazy().select("email")])
     return {"events": write_part(distinct, Path(folder) / "events.parquet"), "counts": {**counts, "format": fmt},
             "shared": shared_emails(addresses), "delivered_events": any_delivered(distinct), "sha256": sha,
@@ -268,7 +268,7 @@ def record_outcomes(run, audit: AuditLog, events_path: str, read: dict, parts: l
     if counts["events_used"] == 0:
         dropped = {k: counts.get(k, 0) for k in ("other_run_events", "unknown_recipient_events", "seed_events",
                                                   "ignored_events") if counts.get(k)}
-        raise InputError(f"{events_path}: no event in this file concerns a recipient of {run.path.name} "
+        raise InputError(f"{events_path}: no event in this file concerns a recipient of {audit.run_id} "
                          f"({counts['events_read']} read; dropped: {dropped or 'none'}); is it the right file and "
                          f"--format? Nothing was recorded")
     analysed = sum(p.get("analysed", 0) for p in parts)

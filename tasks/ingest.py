@@ -12,6 +12,10 @@ from tasks.files import read_table
 from tasks.privacy import kind_by_content, kind_by_name, normalise_name, safe_row
 
 RFM = ("recency_days", "frequency", "monetary")
+# The largest magnitude a number of the customer or transactions file may have: its squares and cubes, summed
+# over billions of customers (the analysis' sufficient statistics), stay finite, so no accepted value can
+# overflow the analysis after approval. Money above a quadrillion is a data error, not a customer.
+MAX_MAGNITUDE = 1e15
 NUMERIC = {"recency_days": pl.Float64, "frequency": pl.Float64, "monetary": pl.Float64, "age": pl.Float64,
            "historical_open_rate": pl.Float64, "historical_click_rate": pl.Float64}
 
@@ -63,6 +67,11 @@ def to_number(df: pl.DataFrame, column: str, source: Path) -> pl.DataFrame:
     if df.select(bad.any()).item():
         raise InputError(f"{source}: column '{column}' must hold numbers (e.g. 1234.50; no NaN, infinity or "
                          f"1.234,50); bad rows: {examples(df, bad, ['customer_id', column])}")
+    huge = value.abs() > MAX_MAGNITUDE
+    if df.select(huge.any()).item():
+        raise InputError(f"{source}: column '{column}' holds numbers beyond ±{MAX_MAGNITUDE:.0e} (the largest "
+                         f"magnitude cpo accepts, so that the analysis' sums stay finite); bad rows: "
+                         f"{examples(df, huge, ['customer_id', column])}")
     return df.with_columns(value.alias(column))
 
 
@@ -103,7 +112,10 @@ def load_customers(path: str | Path, mapping: dict[str, str] | None = None,
     require(df, ["customer_id"], path, hint=" (map yours with --column customer_id=YOUR_COLUMN)")
     if df.height == 0:
         raise InputError(f"{path}: has a header but no customer rows")
-    df = df.with_columns(pl.col("customer_id").cast(pl.String).str.strip_chars())
+    cid = pl.col("customer_id").cast(pl.String).str.strip_chars()
+    # an id of nothing but spaces or invisible characters is no id: blank, like an empty cell (the customer
+    # checkpoint then names its row: "customer_id must be present")
+    df = df.with_columns(pl.when(cid.str.replace_all(r"[\s\p{Cf}]", "") != "").then(cid).alias("customer_id"))
     check_distinct_ids(df, path)
     if transactions:
         tx_path = Path(transactions)

@@ -15,27 +15,67 @@ from tasks.rundir import RunDir, now, sha256_of
 from tasks.safety.anchor import seal
 
 FINGERPRINT = ("inputs", "config", "policy_version", "brand", "strategies_sha256", "backends", "seed")
+# `cpo run` options that change the result but no input file or resolved setting: compared as given (they are
+# in run_inputs.json's "parameters"). The others are in the fingerprint already (files by SHA-256; --seed,
+# --variants-per-segment, --all-opted-in, --send and --holdout in the config) or change nothing a run decides
+# (--approve-as; CPO_PARTITION_ROWS and CPO_TASK_RUNNER: the same results whatever the partitioning).
+PARAMETERS = {"columns": "--column mapping"}
 
 
 def run_inputs(parameters: dict, inputs: dict[str, str | None], campaign, policy, brand, backends,
-               strategies_path: Path) -> dict:
-    return {"parameters": parameters, "created_at": now(),
+               strategies_path: Path, run_id: str) -> dict:
+    return {"run_id": run_id, "parameters": parameters, "created_at": now(),
             "inputs": {k: {"path": v, "sha256": sha256_of(v)} for k, v in inputs.items() if v},
             "config": campaign.model_dump(mode="json"), "policy_version": policy.policy_version,
             "brand": brand.model_dump(mode="json"), "strategies_sha256": sha256_of(strategies_path),
             "backends": backends.model_dump(), "seed": campaign.seed}
 
 
+def run_id_of(run_dir: Path) -> str:
+    """The run's own id, whatever its folder is called now (a folder may be copied, moved or renamed): as
+    run_inputs.json records it, else the audit log's first row, else run_status.json. Only a run that has not
+    started yet takes its folder's name."""
+    import json
+
+    from tasks.safety.audit import read_rows
+
+    run_dir = Path(run_dir)
+
+    def recorded(name: str) -> str | None:
+        try:
+            value = json.loads((run_dir / name).read_text("utf-8")).get("run_id")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) and value else None
+
+    def first_row() -> str | None:
+        log = run_dir / "audit_log.csv"
+        return next((r.get("run_id") for r in read_rows(log)), None) if log.exists() else None
+
+    return recorded("run_inputs.json") or first_row() or recorded("run_status.json") or run_dir.name
+
+
 def differences(old: dict, new: dict) -> list[str]:
     out = []
     for key in FINGERPRINT:
         if key == "inputs":
-            names = set(old.get("inputs", {})) | set(new["inputs"])
-            out += [f"input '{n}'" for n in sorted(names)
-                    if (old.get("inputs", {}).get(n) or {}).get("sha256") != (new["inputs"].get(n) or {}).get("sha256")]
+            was, now_ = suppression_as_one(old.get("inputs", {})), suppression_as_one(new["inputs"])
+            out += [f"input '{n}'" for n in sorted(set(was) | set(now_))
+                    if (was.get(n) or {}).get("sha256") != (now_.get(n) or {}).get("sha256")]
         elif old.get(key) != new[key]:
             out.append({"policy_version": "screening policy", "strategies_sha256": "strategies"}.get(key, key))
+    for key, name in PARAMETERS.items():
+        if ((old.get("parameters") or {}).get(key) or {}) != ((new.get("parameters") or {}).get(key) or {}):
+            out.append(name)
     return out
+
+
+def suppression_as_one(inputs: dict) -> dict:
+    """The suppression lists (suppress_1, suppress_2, ...) as one input: the same files in another order of
+    --suppress suppress the same customers."""
+    lists = sorted((v or {}).get("sha256") or "" for k, v in inputs.items() if k.startswith("suppress_"))
+    return {**{k: v for k, v in inputs.items() if not k.startswith("suppress_")},
+            **({"suppress": {"sha256": ",".join(lists)}} if lists else {})}
 
 
 def begin(run: RunDir, inputs: dict) -> dict | None:

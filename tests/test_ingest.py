@@ -301,3 +301,30 @@ def test_a_customer_with_a_seed_lists_id_is_refused_at_ingest_before_anything_is
 
     with disable_run_logger():  # without a seed list
         assert ingest.fn(str(path), None, {}, None, str(tmp_path / "parts"), 100)["table"]["rows"] == 2
+
+
+@pytest.mark.parametrize("blank", ["   ", "\t", "\u200b", " \u00a0 "])
+def test_an_id_of_only_spaces_or_invisible_characters_is_blank_and_its_row_is_named(tmp_path, capsys, blank):
+    from flows.cli import main
+
+    p = write(tmp_path, f"{BASE},email_opt_in\nc1,1,1,1,yes\n\"{blank}\",2,2,2,yes\nc3,3,3,3,yes\n")
+    assert load_customers(p)["customer_id"].to_list() == ["c1", None, "c3"]
+    assert main(["validate", "--customers", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "customer_id must be present" in err and "row 2" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("column,value", [("monetary", "1e308"), ("monetary", "-2e15"), ("recency_days", "1e16"),
+                                          ("frequency", "99999999999999999999")])
+def test_a_number_too_large_for_the_analysis_sums_is_refused_naming_column_row_and_bound(tmp_path, column, value):
+    values = {"recency_days": "1", "frequency": "1", "monetary": "1", column: value}
+    p = write(tmp_path, f"{BASE}\nc1,2,2,2\nc2,{values['recency_days']},{values['frequency']},{values['monetary']}\n")
+    with pytest.raises(InputError, match=rf"'{column}'.*1e\+15.*row=2"):
+        load_customers(p)
+
+
+def test_a_transaction_amount_too_large_for_the_analysis_sums_is_refused(tmp_path):
+    customers = write(tmp_path, "customer_id,email_opt_in\nC1,yes\n", "c.csv")
+    tx = write(tmp_path, "customer_id,date,amount\nC1,2025-02-11,3.50\nC1,2025-02-12,1e308\n", "t.csv")
+    with pytest.raises(InputError, match=r"t.csv: column 'amount'.*1e\+15.*row=2"):
+        load_customers(customers, {}, tx)

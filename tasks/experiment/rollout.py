@@ -16,6 +16,7 @@ import polars as pl
 
 from tasks.errors import InputError
 from tasks.experiment.assign import CONTROL
+from tasks.lifecycle import run_id_of
 from tasks.privacy import id_key
 from tasks.records import Variant
 
@@ -50,7 +51,7 @@ def load_source(run_dir: str | Path) -> dict:
     recipients = pl.read_parquet(_recipient_files(run), columns=["customer_id", "unsubscribed", "complained",
                                                                   "bounced"])
     harmed = recipients.filter((pl.col("unsubscribed") == 1) | (pl.col("complained") == 1) | (pl.col("bounced") == 1))
-    return {"run_id": run.name, "path": str(run.resolve()), "inputs": inputs,
+    return {"run_id": run_id_of(run), "path": str(run.resolve()), "inputs": inputs,
             "winners": pl.read_csv(run / "winners.csv", infer_schema_length=None).to_dicts(),
             "variants": variants, "control": Variant(**control) if control else None,
             "primary_metric": (_json(run / "design.json") or {}).get("primary_metric"),

@@ -492,10 +492,13 @@ def cuped_from_moments(t: CupedMoments, c: CupedMoments, alpha: float = 0.05, no
 
     def adjusted(m: CupedMoments) -> tuple[float, float, float]:
         """Sums of a = y - theta (x - x_bar): sum a, sum a^2, sum a*y."""
-        dx, dxx, dxy = m.sx - m.n * x_bar, m.sxx - 2 * x_bar * m.sx + m.n * x_bar**2, m.sxy - x_bar * m.sy
-        return m.sy - theta * dx, m.syy - 2 * theta * dxy + theta**2 * dxx, m.syy - theta * dxy
+        dx, dxx, dxy = m.sx - m.n * x_bar, m.sxx - 2 * x_bar * m.sx + m.n * x_bar * x_bar, m.sxy - x_bar * m.sy
+        return m.sy - theta * dx, m.syy - 2 * theta * dxy + theta * theta * dxx, m.syy - theta * dxy
 
     (sa_t, saa_t, _), (sa_c, saa_c, say_c) = adjusted(t), adjusted(c)
+    if not all(map(math.isfinite, (theta, sa_t, saa_t, sa_c, saa_c, say_c))):  # a covariate too large for sums
+        raw_t, raw_c = SampleStats(t.n, t.sy, t.syy), SampleStats(c.n, c.sy, c.syy)
+        return CupedResult(_NAN, _NAN, _neutral(raw_t, raw_c, ERR_NON_FINITE), _NAN)
     var_y = (_co(t.syy, t.sy, t.sy, t.n) + _co(c.syy, c.sy, c.sy, c.n)) / dof
     var_a = (_co(saa_t, sa_t, sa_t, t.n) + _co(saa_c, sa_c, sa_c, c.n)) / dof
     rho2 = 1.0 - var_a / var_y if var_y > 0 else 0.0

@@ -498,3 +498,18 @@ def test_simulated_aa_with_few_events_score_test_keeps_its_size():
     planted = [compare(binary(n, int(a)), binary(n, int(b)), config=cfg)
                for a, b in zip(rng.binomial(n, 0.06, 300), rng.binomial(n, 0.02, 300))]
     assert np.mean([r.rel_ci_low <= 2.0 <= r.rel_ci_high for r in planted]) >= 0.92  # true relative lift +200%
+
+
+@pytest.mark.parametrize("huge", [1e308, 1e200, 1e160])
+def test_cuped_with_a_covariate_too_large_for_sums_is_neutral_not_a_crash(huge):
+    """A finite covariate whose squares overflow (e.g. a monetary value of 1e308) gives a neutral CUPED result
+    with an error code, never an OverflowError deep inside the analysis."""
+    from tasks.experiment.stats import ERR_NON_FINITE, CupedMoments, cuped_from_moments
+
+    rng = np.random.default_rng(3)
+    y_t, y_c = rng.integers(0, 2, 50).astype(float), rng.integers(0, 2, 50).astype(float)
+    x_t, x_c = rng.uniform(0, 100, 50), rng.uniform(0, 100, 50)
+    x_t[7] = huge
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = cuped_from_moments(CupedMoments.from_values(y_t, x_t), CupedMoments.from_values(y_c, x_c))
+    assert r.lift.error == ERR_NON_FINITE and math.isnan(r.lift.rel_lift) and r.lift.p_value == 1.0

@@ -228,3 +228,75 @@ def test_a_folder_without_run_inputs_is_not_resumed(tmp_path, capsys):
     (run / "run_inputs.json").unlink()
     assert main(["run", "--seed", "99", "--out", str(run)]) == 2
     assert "no run_inputs.json" in capsys.readouterr().err
+
+
+def test_another_column_mapping_refuses_the_folder_and_approve_as_does_not(tmp_path, capsys):
+    """--column is a run parameter, not a file: a folder started under one consent column is never resumed under
+    another (its ingest and consent decision would be reused), while --approve-as changes no decision."""
+    base = pl.read_csv(ROOT / "data" / "sample" / "customers.csv", infer_schema_length=None).drop("email_opt_in")
+    customers = tmp_path / "customers.csv"
+    base.with_columns(pl.lit("yes").alias("gdpr_a"),
+                      pl.when(pl.int_range(pl.len()) % 2 == 1).then(pl.lit("yes")).otherwise(pl.lit("no"))
+                      .alias("gdpr_b")).write_csv(customers)
+    run = tmp_path / "run"
+    common = ["run", "--customers", str(customers), "--send", "export", "--out", str(run)]
+    assert main([*common, "--column", "email_opt_in=gdpr_a"]) == 0
+    before = sorted(p.name for p in run.iterdir())
+    capsys.readouterr()
+    assert main([*common, "--column", "email_opt_in=gdpr_b", "--approve-as", "t"]) == 2
+    err = capsys.readouterr().err
+    assert "--column mapping" in err and "Use a new --out" in err and "Traceback" not in err
+    assert sorted(p.name for p in run.iterdir()) == before and status(run)["status"] == "awaiting_approval"
+    assert main([*common, "--column", "email_opt_in=gdpr_a", "--approve-as", "t"]) == 0  # the same run, approved
+    assert status(run)["status"] == "awaiting_outcomes" and (run / "sends.csv").exists()
+
+
+def test_what_a_resume_compares():
+    from tasks.lifecycle import differences
+
+    def inputs(columns=None, suppress=("s1", "s2"), **parameters):
+        return {"parameters": {"columns": columns, **parameters}, "config": {}, "policy_version": "p", "brand": {},
+                "strategies_sha256": "s", "backends": {}, "seed": 1,
+                "inputs": {"customers": {"path": "c.csv", "sha256": "c"},
+                           **{f"suppress_{i}": {"path": f"x{i}", "sha256": s} for i, s in enumerate(suppress, 1)}}}
+
+    old = inputs({"email_opt_in": "gdpr_a"})
+    assert differences(old, inputs({"email_opt_in": "gdpr_b"})) == ["--column mapping"]
+    assert differences(inputs(None), inputs({"recency_days": "r"})) == ["--column mapping"]
+    assert differences(inputs(None), inputs({})) == []  # no mapping either way (CLI {} or deployment None)
+    assert differences(old, inputs({"email_opt_in": "gdpr_a"}, suppress=("s2", "s1"))) == []  # order of --suppress
+    assert differences(old, inputs({"email_opt_in": "gdpr_a"}, suppress=("s1",))) == ["input 'suppress'"]
+    assert differences(old, inputs({"email_opt_in": "gdpr_a"}, approve_as="someone")) == []
+    old_folder = {k: v for k, v in inputs().items() if k != "parameters"}  # run_inputs.json of an older cpo
+    assert differences({**old_folder, "parameters": {}}, inputs()) == []
+
+
+def test_an_approve_the_run_refuses_records_nothing(tmp_path, capsys):
+    """`cpo approve` records the approval only once every check of the run passed: refused (a policy changed
+    since the gate, a design edited before approval), it leaves the log, the status and the evidence as they were."""
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config", folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    run = tmp_path / "run"
+    assert main(["run", "--config", str(folder / "campaign.yaml"), "--out", str(run), "--send", "export"]) == 0
+    log, design = (run / "audit_log.csv").read_bytes(), (run / "design.json").read_bytes()
+
+    (run / "design.json").write_bytes(design.replace(b'"clicked"', b'"opened"', 1))
+    capsys.readouterr()
+    assert main(["approve", str(run), "--by", "Maria"]) == 2
+    err = capsys.readouterr().err
+    assert "edited after the run wrote it and before anyone approved it" in err and "after it was approved" not in err
+    (run / "design.json").write_bytes(design)
+
+    policy = folder / "policy.yaml"
+    original = policy.read_text()
+    changed = yaml.safe_load(original)
+    changed["category_thresholds"]["hate"] -= 1
+    policy.write_text(yaml.safe_dump(changed))
+    assert main(["approve", str(run), "--by", "Maria"]) == 2
+    assert "screening policy" in capsys.readouterr().err
+    assert (run / "audit_log.csv").read_bytes() == log and not (run / "approval.json").exists()
+    assert status(run)["status"] == "awaiting_approval"
+    assert main(["audit", "verify", str(run)]) == 0
+    policy.write_text(original)
+    assert main(["reject", str(run), "--by", "Maria", "--reason", "not this season"]) == 0  # never "already approved"
+    assert [r["event"] for r in audit_rows(run) if r["event"] != "screen"] == ["rejection"]

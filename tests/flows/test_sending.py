@@ -232,3 +232,20 @@ def test_outcomes_survive_a_bad_file_a_crash_and_a_changed_customer_file(tmp_pat
             f.write("\n")
         assert main(["audit", "verify", str(run)]) == 1
         shutil.copy(tmp_path / name, run / name)
+
+
+def test_a_copied_or_renamed_run_folder_keeps_its_run_id(tmp_path):
+    """The run id comes from the run (run_inputs.json, the audit log), never from the folder's name: a folder
+    copied elsewhere (cp -a R R2) is approved, read back and verified as the run it is."""
+    path = customers(tmp_path, 2)
+    run, moved = tmp_path / "R", tmp_path / "R2"
+    assert main(["run", "--customers", str(path), "--out", str(run), "--send", "export"]) == 0  # at the gate
+    shutil.copytree(run, moved, symlinks=True)
+    assert main(["approve", str(moved), "--by", "Maria"]) == 0
+    ef = write_esp_events(sends_of(moved), "generic", tmp_path / "events.csv",
+                          {arm: BASE for arm in sends_of(moved)["arm"].unique()}, seed=3, run_id="R")
+    assert main(["outcomes", str(moved), "--events", str(ef.path)]) == 0
+    with (moved / "audit_log.csv").open(newline="") as f:
+        assert {r["run_id"] for r in csv.DictReader(f)} == {"R"}
+    assert json.loads((moved / "manifest.json").read_text())["run_id"] == "R"
+    assert main(["audit", "verify", str(moved)]) == 0
