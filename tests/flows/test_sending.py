@@ -150,6 +150,33 @@ def test_outcomes_are_read_once_and_only_into_an_exported_run(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_ids_a_spreadsheet_would_run_are_the_same_in_every_csv_and_match_the_events_either_way(tmp_path):
+    """sends.csv quotes `=X004` as `'=X004` like assignments.csv and outcomes.csv; the service sends back the id
+    as it got it (or unquoted, after a spreadsheet): both match the recipient."""
+    risky = ["=X004", "+X003", "-X001", "@u002"]
+    people = pl.read_csv(SAMPLE, infer_schema_length=None).filter(pl.col("email_opt_in"))
+    people = people.with_columns(pl.Series("customer_id", risky + people["customer_id"].to_list()[4:]))
+    path, run = tmp_path / "customers.csv", tmp_path / "run"
+    people.write_csv(path)
+    assert main(["run", "--customers", str(path), "--out", str(run), "--send", "export", "--approve-as", "m"]) == 0
+    read = lambda name: pl.read_csv(run / name, infer_schema=False)  # noqa: E731
+    sent = read("sends.csv").filter(pl.col("seed") == "0")
+    quoted = {"'" + i for i in risky}
+    assert quoted <= set(sent["customer_id"]) and not set(risky) & set(sent["customer_id"])
+    assert set(sent["customer_id"]) <= set(read("assignments.csv")["customer_id"])
+    events = tmp_path / "events.csv"
+    with events.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["customer_id", "event", "timestamp"])
+        for i, cid in enumerate(sent["customer_id"]):
+            cid = cid[1:] if i % 2 and cid in quoted else cid  # half come back unquoted
+            out.writerows([[cid, "delivered", "2026-12-01T10:00:00Z"], [cid, "open", "2026-12-01T11:00:00Z"]])
+    assert main(["outcomes", str(run), "--events", str(events), "--format", "generic"]) == 0
+    outcomes = read("outcomes.csv")
+    assert set(outcomes["customer_id"]) == set(sent["customer_id"]) and (outcomes["opened"] == "1").all()
+    assert json.loads((run / "manifest.json").read_text())["outcomes_read_back"]["unknown_recipients"] == 0
+
+
 def test_rollout_sends_each_segments_planted_winner_with_the_holdout(tmp_path):
     """Each segment gets its own planted winner; in one segment a louder arm also drives people away: the
     guardrail stops it and the planted arm wins. The rollout keeps the configured holdout on control's message
