@@ -229,6 +229,35 @@ def test_rollout_sends_each_segments_planted_winner_with_the_holdout(tmp_path):
     assert not (tmp_path / "r9").exists()
 
 
+def test_a_rollout_never_emails_again_an_address_that_unsubscribed_or_bounced_whatever_its_id(tmp_path):
+    """Today's customer file re-keys every id (`N-C00001`): the addresses that unsubscribed, complained or
+    bounced in the source run are still left out."""
+    people = pl.read_csv(SAMPLE, infer_schema_length=None)
+    run = tmp_path / "run"
+    assert main(["run", "--customers", str(SAMPLE), "--out", str(run), "--send", "export", "--approve-as", "m"]) == 0
+    sent = sends_of(run).filter(pl.col("seed") == 0)
+    harmed = {i: ("unsubscribe", "complaint", "bounce")[i % 3] for i in range(0, sent.height, 16)}
+    events = tmp_path / "events.csv"
+    with events.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["customer_id", "event", "timestamp"])
+        for i, cid in enumerate(sent["customer_id"]):
+            if harmed.get(i) != "bounce":
+                out.writerow([cid, "delivered", "2026-12-01T10:00:00Z"])
+            if i in harmed:
+                out.writerow([cid, harmed[i], "2026-12-01T12:00:00Z"])
+    assert main(["outcomes", str(run), "--events", str(events), "--format", "generic"]) == 0
+    rekeyed = tmp_path / "rekeyed.csv"
+    people.with_columns((pl.lit("N-") + pl.col("customer_id")).alias("customer_id")).write_csv(rekeyed)
+    rollout = tmp_path / "rollout"
+    assert main(["rollout", str(run), "--customers", str(rekeyed), "--out", str(rollout), "--approve-as", "m"]) == 0
+    again = sends_of(rollout).filter(pl.col("seed") == 0)
+    assert again["customer_id"].str.starts_with("N-").all()
+    again = {e.strip().lower() for e in again["email"]}
+    gone = {sent["email"][i].lower() for i in harmed}
+    assert len(gone) == len(harmed) and again and not again & gone
+
+
 def test_outcomes_survive_a_bad_file_a_crash_and_a_changed_customer_file(tmp_path, capsys):
     """Nothing is recorded from a file without this run's events; the customer file moving on after the export
     does not block the run; the same file again finishes it; another file is refused."""
