@@ -208,6 +208,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 off_emails, off_ids, suppression_files = read_suppression(suppress or [])
                 if source:  # who unsubscribed, complained or bounced in the source run is never sent again
                     off_ids |= source["opted_out_ids"]
+                    off_emails |= source["opted_out_emails"]
                 seeds = read_seed_list(seed_list) if seed_list else None
                 ingested = scale.ingest(checked_docs, customers, transactions,
                                         {**campaign.columns, **(columns or {})}, campaign.consent.all_opted_in_basis,

@@ -50,7 +50,7 @@ def ingest(customers: str, transactions: str | None, columns: dict[str, str], al
     customers to `folder`. Returns what the run records about it and who may be emailed (counts), never its rows
     (the partitions are the customers now)."""
     from tasks.experiment.assign import eligibility
-    from tasks.experiment.sends import check_seeds, suppress
+    from tasks.experiment.sends import check_seeds, refuse_formula_addresses, suppress
     from tasks.partitions import check_unique_ids, write_parts
     from tasks.privacy import pii_columns
 
@@ -61,6 +61,8 @@ def ingest(customers: str, transactions: str | None, columns: dict[str, str], al
     if needs_email and "email" not in df.columns:
         raise InputError(f"{customers}: --send export needs an email address column (email, or map one with "
                          f"--column email=COLUMN); columns are: {', '.join(df.columns)}")
+    if needs_email:
+        refuse_formula_addresses(df, customers)
     check_unique_ids(df, customers)
     taken = df.filter(pl.col("customer_id").cast(pl.String).is_in(list(reserved_ids)))["customer_id"].to_list()
     if taken:
@@ -192,8 +194,7 @@ def export_sends(run, audit: AuditLog, pieces: list[str], messages: dict[str, Va
                               send.list_unsubscribe_mailto, seeds)
     frames = itertools.chain((pl.read_parquet(p) for p in pieces), [seed_sends])
     target = run.path / "sends.csv"
-    written = run.write_csv("sends.csv" if sent_sha is None else ".sends.csv.again", frames, exact=True)  # the
-    # exact text to send: render_sends keeps formulas out
+    written = run.write_csv("sends.csv" if sent_sha is None else ".sends.csv.again", frames)
     if sent_sha is not None:
         same = sha256_of(written) == sent_sha
         if same and not target.exists():

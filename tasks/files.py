@@ -157,14 +157,19 @@ def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
+def is_formula(expr: pl.Expr) -> pl.Expr:
+    """Whether a text cell is one a spreadsheet would run as a formula (and `neutralise` quotes)."""
+    text = expr.cast(pl.String)
+    return text.str.contains(FORMULA) & ~text.str.contains(PLAIN_NUMBER)
+
+
 def neutralise(df: pl.DataFrame) -> pl.DataFrame:
     """Every text cell a spreadsheet would run as a formula, prefixed with `'`."""
     fixes = []
     for name, dtype in df.schema.items():
         if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
             col = pl.col(name).cast(pl.String)
-            risky = col.str.contains(FORMULA) & ~col.str.contains(PLAIN_NUMBER)
-            fixes.append(pl.when(risky).then(pl.lit("'") + col).otherwise(col).alias(name))
+            fixes.append(pl.when(is_formula(col)).then(pl.lit("'") + col).otherwise(col).alias(name))
     return df.with_columns(fixes) if fixes else df
 
 
@@ -176,11 +181,21 @@ def safe_cell(value: str) -> str:
     return "'" + value if _FORMULA.search(value) and not _PLAIN_NUMBER.search(value) else value
 
 
-def write_csv(df: pl.DataFrame | Iterable[pl.DataFrame], path: str | Path, exact: bool = False) -> Path:
-    """The product's CSV writer: formula cells neutralised, nested values as JSON, written whole. `df` may be
-    the frames of a file's partitions in order (read one at a time: a file larger than memory), written as one
-    CSV under the first one's header. `exact`: cells as they are (sends.csv: the text an email service sends
-    must not gain a quote; its producer guarantees no customer value starts a cell with a formula character)."""
+def unneutralised(expr: pl.Expr) -> pl.Expr:
+    """A cell read back from a CSV cpo wrote, as it was before `neutralise` (`'=X004` -> `=X004`); any other
+    value unchanged. An id that went out in sends.csv and comes back in an email service's events matches."""
+    text = expr.cast(pl.String)
+    rest = text.str.slice(1)
+    quoted = text.str.starts_with("'") & is_formula(rest)
+    return pl.when(quoted).then(rest).otherwise(text)
+
+
+def write_csv(df: pl.DataFrame | Iterable[pl.DataFrame], path: str | Path) -> Path:
+    """The product's CSV writer, for every CSV cpo writes (sends.csv too): formula cells neutralised, nested
+    values as JSON, written whole. `df` may be the frames of a file's partitions in order (read one at a time: a
+    file larger than memory), written as one CSV under the first one's header. sends.csv's ids are quoted like
+    every other file's; the text an email service sends (address, subject, body, links) never needs it: the
+    export refuses an address or a message that would (`tasks.experiment.sends`)."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
@@ -190,7 +205,7 @@ def write_csv(df: pl.DataFrame | Iterable[pl.DataFrame], path: str | Path, exact
                 if nested:
                     part = part.with_columns(pl.col(n).map_elements(_json, return_dtype=pl.String) for n in nested)
                 part = part.rename({c: safe_cell(c) for c in part.columns if safe_cell(c) != c})  # header cells too
-                (part if exact else neutralise(part)).write_csv(out, include_header=i == 0)
+                neutralise(part).write_csv(out, include_header=i == 0)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -6,6 +6,7 @@ never reach a terminal, `run_status.json` or Prefect's database; PII columns are
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import polars as pl
 
@@ -24,7 +25,15 @@ NAMES = {
               "tel", "msisdn", "sms_number", "whatsapp"},
     "name": {"name", "first_name", "firstname", "last_name", "lastname", "full_name", "fullname", "surname",
              "given_name", "family_name", "middle_name", "customer_name", "contact_name", "fname", "lname",
-             "username", "user_name", "display_name"},
+             "username", "user_name", "display_name", "maiden_name", "birth_name", "nickname", "forename",
+             "forenames", "surnames", "given_names", "middle_names", "second_name", "other_names",
+             # de, es, fr, it, nl, pt, pl, sv, da/no, fi, tr (accents folded: prénom -> prenom)
+             "nachname", "vorname", "vornamen", "familienname", "geburtsname", "madchenname", "rufname",
+             "kundenname", "nombre", "nombres", "apellido", "apellidos", "nombre_completo", "primer_apellido",
+             "segundo_apellido", "nom", "prenom", "prenoms", "nom_de_famille", "nom_complet", "nom_de_jeune_fille",
+             "nome", "cognome", "nome_completo", "achternaam", "voornaam", "voornamen", "meisjesnaam",
+             "tussenvoegsel", "sobrenome", "imie", "nazwisko", "fornamn", "efternamn", "fornavn",
+             "efternavn", "etternavn", "etunimi", "sukunimi", "soyadi", "soyad"},
     "national_id": {"ssn", "social_security", "social_security_number", "national_id", "national_insurance",
                     "nino", "nin", "passport", "passport_number", "tax_id", "tin", "sin", "driver_license",
                     "drivers_license", "id_number"},
@@ -46,19 +55,40 @@ TOKENS = {"email": "email", "emails": "email", "phone": "phone", "mobile": "phon
           "msisdn": "phone", "whatsapp": "phone", "ssn": "national_id", "passport": "national_id",
           "nino": "national_id", "iban": "payment", "address": "address", "street": "address", "dob": "birth_date",
           "birthday": "birth_date", "birthdate": "birth_date", "surname": "name", "firstname": "name",
-          "lastname": "name", "fullname": "name", "username": "name", "ip": "network"}
+          "lastname": "name", "fullname": "name", "username": "name", "ip": "network",
+          **{word: "name" for word in ("forename", "nickname", "nachname", "vorname", "familienname", "apellido",
+                                       "apellidos", "prenom", "cognome", "achternaam", "voornaam", "sobrenome",
+                                       "nazwisko", "fornamn", "efternamn", "fornavn", "efternavn", "etternavn",
+                                       "etunimi", "sukunimi", "soyadi")}}
+# "name" in a column name is personal data when a part before it says whose (billing_first_name,
+# mothers_maiden_name, emergency_contact_name), not in campaign_name or product_name.
+NAME_WORDS = {"name", "names", "nom", "nombre", "nome", "naam", "namn", "navn", "nimi"}
+PERSON_PARTS = {"first", "last", "given", "family", "maiden", "middle", "full", "birth", "nick", "sur", "second",
+                "legal", "preferred", "real", "spouse", "partner", "mother", "mothers", "father", "fathers",
+                "child", "customer", "contact", "client", "cliente", "recipient", "member", "person", "holder",
+                "cardholder", "guest", "owner", "patient", "employee", "user", "display", "buyer", "sender"}
+
+
+def folded_name(column: str) -> str:
+    """A column name to look up: camelCase split, accents and case folded, then as `normalise_name`
+    (`Prénom` -> `prenom`, `familyName` -> `family_name`, `Mädchenname` -> `madchenname`)."""
+    split = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", column.replace("ß", "ss"))
+    return normalise_name("".join(c for c in unicodedata.normalize("NFKD", split) if not unicodedata.combining(c)))
 
 
 def kind_by_name(column: str) -> str | None:
     """By the whole name, or by its last part (home_phone, spouse_ssn, billing_address) or a first part followed
-    only by a number word (phone_no, ssn_1); email_opt_in or email_open_rate describe, they are not addresses."""
-    name = normalise_name(column)
+    only by a number word (phone_no, ssn_1); email_opt_in or email_open_rate describe, they are not addresses.
+    Names are compared folded (`folded_name`)."""
+    name = folded_name(column)
     exact = next((kind for kind, names in NAMES.items() if name in names), None)
     parts = name.split("_")
     if exact or not parts:
         return exact
     if parts[-1] in TOKENS:
         return TOKENS[parts[-1]]
+    if parts[-1] in NAME_WORDS and PERSON_PARTS & set(parts[:-1]):
+        return "name"
     if parts[0] in TOKENS and len(parts) == 2 and parts[1] in {"number", "no", "num", "nr", "addr", "id", "1", "2"}:
         return TOKENS[parts[0]]
     return None
@@ -103,6 +133,27 @@ def pii_columns(df: pl.DataFrame) -> dict[str, str]:
         if kind:
             out[column] = kind
     return out
+
+
+def _letters(expr: pl.Expr) -> pl.Expr:
+    """Only the letters, accents and case folded: `O'Connor-Müller` -> `oconnormuller`."""
+    return expr.cast(pl.String).str.normalize("NFKD").str.replace_all(r"[^\p{L}]", "").str.to_lowercase()
+
+
+def names_the_people(df: pl.DataFrame, column: str, share_needed: float = 0.2) -> bool:
+    """Whether a text column holds the customers' own names, whatever it is called and however few its values:
+    in `share_needed` of the rows that have one (3 letters or more), the value is that row's name in one of the
+    frame's name columns or part of its email address before the @ (`Okafor` and `jokafor@...`). A city, tier
+    or category is not part of the address of a fifth of the customers who have it."""
+    value = _letters(pl.col(column))
+    same = [_letters(pl.col(c)) == value for c in df.columns if c != column and kind_by_name(c) == "name"]
+    same += [_letters(pl.col(c).cast(pl.String).str.split("@").list.first()).str.contains(value, literal=True)
+             for c in df.columns if c != column and kind_by_name(c) == "email"]
+    if not same:
+        return False
+    linked = (df.select(pl.any_horizontal(same).fill_null(False).alias("linked"), value.str.len_chars().alias("n"))
+              .filter(pl.col("n") >= 3)["linked"])
+    return linked.len() > 0 and linked.mean() >= share_needed
 
 
 def mask(value: object, kind: str | None = None) -> str:

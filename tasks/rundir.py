@@ -89,8 +89,8 @@ class RunDir:
         os.replace(tmp, target)
         return target
 
-    def write_csv(self, name: str, df: pl.DataFrame, exact: bool = False) -> Path:
-        return write_csv(df, self.file(name), exact)
+    def write_csv(self, name: str, df: pl.DataFrame) -> Path:
+        return write_csv(df, self.file(name))
 
     def write_jsonl(self, name: str, records: list[dict]) -> Path:
         return self.write_text(name, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))

@@ -66,6 +66,12 @@ def test_negative_monetary_fails_with_the_row_without_personal_data():
                                  "monetary": -5.0, "email_opt_in": True}]  # the email column is left out
 
 
+def test_a_name_column_in_another_language_is_left_out_of_the_example_rows():
+    failure = only_failure(run_checkpoint("customers", customers(monetary=[900.0, -5.0, 0.0],
+                                                                 Nachname=["Okafor", "Mueller", "Okafor"])))
+    assert "Nachname" not in failure.examples[0] and "Mueller" not in failure.line()
+
+
 def test_a_bad_email_is_shown_masked():
     failure = only_failure(run_checkpoint("customers", customers(email=["a@example.com", "jose.garcia@", None])))
     assert failure.column == "email"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tasks.errors import InputError
-from tasks.files import neutralise, read_table, read_table_info, safe_cell, write_csv
+from tasks.files import neutralise, read_table, read_table_info, safe_cell, unneutralised, write_csv
 from tasks.ingest import load_customers
 
 ROWS = "customer_id;recency_days;frequency;monetary;first_name\n1;5;2;10.5;José\n2;9;1;5;Zoë\n"
@@ -107,6 +107,14 @@ def test_formula_cells_are_neutralised(tmp_path, cell):
     back = pl.read_csv(out, infer_schema=False)
     assert back["customer_id"][0] == "'" + cell and safe_cell(cell) == "'" + cell
     assert back["n"][0] == "-5"  # numbers stay numbers
+
+
+@pytest.mark.parametrize("cell", DANGEROUS)
+def test_a_neutralised_cell_reads_back_as_it_was(tmp_path, cell):
+    """An id quoted in sends.csv and sent back in the service's events matches the recipient again."""
+    back = pl.read_csv(write_csv(pl.DataFrame({"customer_id": [cell]}), tmp_path / "o.csv"), infer_schema=False)
+    assert back.select(unneutralised(pl.col("customer_id")))["customer_id"][0] == cell
+    assert pl.select(unneutralised(pl.lit(cell))).item() == cell  # an id sent back unquoted stays itself
 
 
 @pytest.mark.parametrize("cell", ["-5", "+3.5", "1e-3", "hello", "a=b", "", "'=already"])

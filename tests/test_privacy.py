@@ -1,7 +1,8 @@
 """Personal data found by name and by content; masked wherever it is shown."""
 import polars as pl
+import pytest
 
-from tasks.privacy import mask, mask_text, pii_columns, safe_row
+from tasks.privacy import kind_by_name, mask, mask_text, names_the_people, pii_columns, safe_row
 
 
 def test_columns_found_by_name():
@@ -46,3 +47,31 @@ def test_personal_data_hidden_in_other_column_names_and_shares():
                        "email_opt_in": [True] * n, "email_open_rate": [0.1] * n, "tier": ["Gold", "Silver"] * 20})
     assert pii_columns(df) == {"spouse_ssn": "national_id", "home_phone": "phone", "billing_address": "address",
                                "account_manager": "name", "referrer": "email"}
+
+
+@pytest.mark.parametrize("column", [
+    "Nachname", "Vorname", "apellido", "Apellidos", "nombre", "nom", "prenom", "Prénom", "PRÉNOM", "maiden_name",
+    "surname", "family_name", "given_name", "cognome", "achternaam", "voornaam", "familyName", "GivenName",
+    "Nom de famille", "Mädchenname", "nazwisko", "efternamn", "kunde_vorname", "billing_first_name",
+    "mothers_maiden_name", "emergency_contact_name", "customer_nombre"])
+def test_name_columns_in_other_languages_and_forms_are_found(column):
+    assert kind_by_name(column) == "name"
+
+
+@pytest.mark.parametrize("column", ["campaign_name", "product_name", "location", "tier", "nominal_value",
+                                    "email_opt_in", "emailOptIn", "preferred_category", "segment"])
+def test_other_columns_are_not_names(column):
+    assert kind_by_name(column) is None
+
+
+def test_a_few_surnames_under_any_column_name_are_the_customers_own():
+    surnames = ["Okafor", "Müller", "Silva", "Okafor", "Chen"] * 8
+    df = pl.DataFrame({"email": [f"{first[0]}{last.lower().replace('ü', 'u')}{i}@example.org"
+                                 for i, (first, last) in enumerate(zip(["Ann", "Bo", "Cy", "Di"] * 10, surnames))],
+                       "first_name": ["Ann", "Bo", "Cy", "Di"] * 10, "x7": surnames,
+                       "also_first": ["Ann", "Bo", "Cy", "Di"] * 10,
+                       "city": ["Seattle", "Austin", "Boston", "Denver", "Portland"] * 8,
+                       "tier": ["gold", "silver"] * 20})
+    assert names_the_people(df, "x7") and names_the_people(df, "also_first")
+    assert not names_the_people(df, "city") and not names_the_people(df, "tier")
+    assert not names_the_people(df.drop("email", "first_name"), "x7")  # nothing to compare with: not this check

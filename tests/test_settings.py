@@ -39,6 +39,23 @@ def test_a_can_spam_rule_switched_to_warn_is_weaker(tmp_path):
         load_settings(policy_folder(tmp_path, rules=rules))
 
 
+def test_every_rule_that_blocks_by_default_is_in_the_floor():
+    """A blocking rule missing from the floor could be switched to warn or deleted with no statement."""
+    default = yaml.safe_load((CONFIG_DIR / "policy.yaml").read_text())["rules"]
+    floor = yaml.safe_load((CONFIG_DIR / "policy_floor.yaml").read_text())["rules"]
+    assert {r for r, a in default.items() if a == "block"} <= {r for r, a in floor.items() if a == "block"}
+
+
+def test_phishing_markup_and_language_rules_warned_or_deleted_are_weaker(tmp_path):
+    rules = yaml.safe_load((CONFIG_DIR / "policy.yaml").read_text())["rules"]
+    rules = {r: a for r, a in rules.items() if r != "unsafe_markup"} | {"credential_request": "warn",
+                                                                      "unsupported_language": "warn"}
+    with pytest.raises(InputError) as e:
+        load_settings(policy_folder(tmp_path, rules=rules))
+    for weakness in ("unsupported_language is warn", "unsafe_markup is off", "credential_request is warn"):
+        assert weakness in str(e.value)
+
+
 def test_a_stated_weakening_is_accepted_and_listed(tmp_path):
     rules = yaml.safe_load((CONFIG_DIR / "policy.yaml").read_text())["rules"] | {"shouting": "block", "pii": "warn"}
     _, policy, _ = load_settings(policy_folder(tmp_path, rules=rules, weakened={

@@ -109,7 +109,7 @@ from pathlib import Path
 import polars as pl
 
 from tasks.errors import InputError
-from tasks.files import decode, read_table
+from tasks.files import decode, read_table, unneutralised
 from tasks.privacy import mask, mask_text
 
 EVENTS = ("delivered", "open", "click", "conversion", "unsubscribe", "complaint", "bounce")
@@ -618,9 +618,10 @@ def _mailchimp_csv(path: Path) -> dict[str, list]:
 # ---------------------------------------------------------------------------------------------- outcomes
 
 def normalised_key(events: pl.DataFrame) -> pl.Expr:
-    """The join key: a customer_id trimmed, an email trimmed and lower-cased."""
+    """The join key: a customer_id trimmed and as it was before sends.csv quoted it (`'=X004` -> `=X004`: the
+    service may send back either), an email trimmed and lower-cased."""
     trimmed = pl.col("recipient").cast(pl.String).str.strip_chars()
-    return pl.when(pl.col("key_kind") == "email").then(trimmed.str.to_lowercase()).otherwise(trimmed)
+    return pl.when(pl.col("key_kind") == "email").then(trimmed.str.to_lowercase()).otherwise(unneutralised(trimmed))
 
 
 def dedupe(events: pl.DataFrame) -> pl.DataFrame:

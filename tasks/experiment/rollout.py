@@ -16,8 +16,9 @@ import polars as pl
 
 from tasks.errors import InputError
 from tasks.experiment.assign import CONTROL
+from tasks.files import unneutralised
 from tasks.lifecycle import run_id_of
-from tasks.privacy import id_key
+from tasks.privacy import email_key, id_key
 from tasks.records import Variant
 
 
@@ -51,12 +52,25 @@ def load_source(run_dir: str | Path) -> dict:
     recipients = pl.read_parquet(_recipient_files(run), columns=["customer_id", "unsubscribed", "complained",
                                                                   "bounced"])
     harmed = recipients.filter((pl.col("unsubscribed") == 1) | (pl.col("complained") == 1) | (pl.col("bounced") == 1))
+    harmed_ids = set(harmed.select(id_key(pl.col("customer_id"))).to_series().to_list())
     return {"run_id": run_id_of(run), "path": str(run.resolve()), "inputs": inputs,
             "winners": pl.read_csv(run / "winners.csv", infer_schema_length=None).to_dicts(),
             "variants": variants, "control": Variant(**control) if control else None,
             "primary_metric": (_json(run / "design.json") or {}).get("primary_metric"),
-            "opted_out_ids": set(harmed.select(id_key(pl.col("customer_id"))).to_series().to_list()),
+            "opted_out_ids": harmed_ids, "opted_out_emails": harmed_addresses(run / "sends.csv", harmed_ids),
             "suppress": list((inputs["parameters"].get("suppress") or []))}
+
+
+def harmed_addresses(sends: Path, harmed_ids: set[str]) -> set[str]:
+    """The addresses (trimmed, lower-cased) the harmed customers were sent to, from sends.csv (verified against
+    its export row): today's file may give them other ids, or another record may share the address."""
+    if not harmed_ids:
+        return set()
+    sent = (pl.scan_csv(sends, infer_schema=False).filter(pl.col("seed") == "0")
+            .select(id_key(unneutralised(pl.col("customer_id"))).alias("id"), email_key(pl.col("email")).alias("email"))
+            .filter(pl.col("id").is_in(list(harmed_ids)) & pl.col("email").is_not_null() & (pl.col("email") != ""))
+            .collect())
+    return set(sent["email"].to_list())
 
 
 def _recipient_files(run: Path) -> list[Path]:

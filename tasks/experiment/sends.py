@@ -15,8 +15,8 @@ import polars as pl
 
 from config import Brand, ControlMessage
 from tasks.errors import InputError, SafetyGateError
-from tasks.experiment.assign import CONTROL, HOLDOUT
-from tasks.files import read_table
+from tasks.experiment.assign import CONTROL, HOLDOUT, eligible
+from tasks.files import is_formula, read_table
 from tasks.generation import MERGE_FIELD, footer
 from tasks.privacy import EMAIL, INVISIBLE, email_key, id_key, mask
 from tasks.records import Variant
@@ -27,6 +27,8 @@ SENDS_COLUMNS = ["customer_id", "email", "segment", "arm", "variant_id", "subjec
 SENDS_SCHEMA = {c: pl.Int8 if c in ("ai_generated", "seed") else pl.String for c in SENDS_COLUMNS}
 ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058: the List-Unsubscribe-Post header's only value
 UNSUBSCRIBE_MARK = "\x00unsubscribe\x00"
+# What the email service sends as it is: sends.csv, written like every CSV cpo writes, must not quote them.
+SENT_AS_IS = ("email", "subject", "preheader", "body", "unsubscribe_url", "list_unsubscribe", "list_unsubscribe_post")
 MAX_NAME = 40
 
 
@@ -171,6 +173,21 @@ def template_expr(template: str, fields: dict[str, pl.Expr], url: pl.Expr | None
     return pl.concat_str(parts) if parts else pl.lit("")
 
 
+def refuse_formula_addresses(df: pl.DataFrame, source: str | Path) -> None:
+    """Addresses a spreadsheet would run as a formula (`=x@...`, `-x@...`): sends.csv would have to quote them,
+    and the service would then write to another address. Refused before anything is written, masked; only those
+    who may be emailed count."""
+    if "email" not in df.columns:
+        return
+    risky = eligible(df) & is_formula(pl.col("email").cast(pl.String).str.strip_chars()).fill_null(False)
+    bad = df.with_row_index("row", offset=1).filter(risky)
+    if bad.height:
+        rows = ", ".join(f"row {r} ({mask(e, 'email')})" for r, e in bad.select("row", "email").head(3).rows())
+        raise InputError(f"{source}: {bad.height} email address(es) start with a character a spreadsheet runs as a "
+                         f"formula (= + - @), e.g. {rows}; sends.csv would have to change them. Correct them, or "
+                         "leave those customers out with --suppress")
+
+
 def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Brand, fallbacks: dict[str, str],
                  run_id: str, mailto: str | None = None, seeds: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per recipient, in `assigned`'s order (the customer file's), then the seeds' messages. `assigned`
@@ -231,6 +248,11 @@ def render_sends(assigned: pl.DataFrame, messages: dict[str, Variant], brand: Br
                                                                                                "body")))
     if left.height:  # a fallback or a value that itself reads as a placeholder: never send it raw
         raise SafetyGateError(f"{left.height} rendered messages still hold a merge placeholder; nothing was exported")
+    refuse_formula_addresses(out, "recipients")
+    formula = out.filter(pl.any_horizontal(is_formula(pl.col(c)).fill_null(False) for c in SENT_AS_IS[1:]))
+    if formula.height:  # the writer would quote the text sent; the message starts with = + - @ (cpo's own text)
+        raise SafetyGateError(f"{formula.height} rendered messages start a subject, preheader, body or link with a "
+                              "character a spreadsheet runs as a formula (= + - @); nothing was exported")
     return out.sort("_order").select(pl.col(c).cast(t) for c, t in SENDS_SCHEMA.items())
 
 

@@ -19,7 +19,6 @@ import polars as pl
 
 IMPORTANCE_ROWS = 3000
 ASSIGNMENT = {"arm", "variant_id", "segment_arm", "treatment", "assigned_at", "sent_at"}
-PERSONAL = {"email", "first_name", "last_name", "name", "phone", "address", "postal_address", "ip", "ip_address"}
 
 
 def screen_columns(df: pl.DataFrame, metrics: list[str], exclude=frozenset()) -> tuple[list[str], dict[str, str]]:
@@ -27,9 +26,12 @@ def screen_columns(df: pl.DataFrame, metrics: list[str], exclude=frozenset()) ->
 
     Never a feature: the arm and what the assignment set; every metric of the run and any column named like an
     outcome (measured after the send: using it would explain the effect with the effect); identifiers; personal
-    data (the caller's `exclude`: a mapping column -> reason, or a set); constants and free text.
+    data (the caller's `exclude`: a mapping column -> reason, or a set; and, whatever the caller found, a column
+    named or filled like personal data, or holding the customers' own names however few they are: a category's
+    levels are printed in the report); constants and free text (more than 50 levels, or fewer than 5 rows a level).
     """
     from tasks.experiment.outcomes import is_id, is_outcome
+    from tasks.privacy import kind_by_content, kind_by_name, names_the_people
 
     given = dict(exclude) if isinstance(exclude, dict) else {c: "excluded by the caller" for c in exclude}
     features, excluded = [], {}
@@ -46,14 +48,17 @@ def screen_columns(df: pl.DataFrame, metrics: list[str], exclude=frozenset()) ->
             excluded[c] = "set by the assignment, not a customer attribute"
         elif is_id(c):
             excluded[c] = "identifier"
-        elif c.lower() in PERSONAL:
-            excluded[c] = "personal data"
+        elif kind := kind_by_name(c):
+            excluded[c] = f"personal data ({kind})"
         elif not (df[c].dtype.is_numeric() or df[c].dtype in (pl.Boolean, pl.String, pl.Categorical)):
             excluded[c] = f"not a number or a category ({df[c].dtype})"
         elif df[c].n_unique() < 2:
             excluded[c] = "constant"
-        elif not df[c].dtype.is_numeric() and df[c].dtype != pl.Boolean and df[c].n_unique() > 50:
-            excluded[c] = f"free text or too many levels ({df[c].n_unique()})"
+        elif df[c].dtype in (pl.String, pl.Categorical) and (df[c].n_unique() > 50 or df[c].n_unique() * 5 > df.height):
+            excluded[c] = f"free text or too many levels ({df[c].n_unique()} in {df.height} rows)"
+        elif df[c].dtype in (pl.String, pl.Categorical) and (kind := kind_by_content(df[c].cast(pl.String)) or (
+                "name" if names_the_people(df, c) else None)):
+            excluded[c] = f"personal data ({kind})"
         else:
             features.append(c)
     return features, excluded

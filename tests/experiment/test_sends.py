@@ -84,6 +84,20 @@ def test_a_merge_field_without_a_value_or_fallback_stops_the_export(brand):
         render_sends(frame, {v.variant_id: v}, brand, {"first_name": "there"}, "r")
 
 
+def test_an_address_a_spreadsheet_would_run_is_refused_not_quoted(brand):
+    """sends.csv quotes such cells like every CSV cpo writes: the service would write to another address."""
+    v = message(brand)
+    frame = assigned([{"customer_id": "=X1", "email": "=cmd@x.org", "first_name": "A", "segment": "seg",
+                       "arm": "treatment_1", "variant_id": v.variant_id}])
+    with pytest.raises(InputError, match=r"1 email address\(es\) start with .*row 1 \(=\*\*\*") as e:
+        render_sends(frame, {v.variant_id: v}, brand, {"first_name": "there"}, "r")
+    assert "cmd" not in str(e.value)
+    subject = message(brand, subject="-20% on {first_name}'s tent")
+    with pytest.raises(SafetyGateError, match="formula"):
+        render_sends(frame.with_columns(email=pl.lit("a@x.org")), {v.variant_id: subject}, brand,
+                     {"first_name": "there"}, "r")
+
+
 def test_a_message_without_the_footer_is_never_exported(brand):
     v = message(brand).model_copy(update={"body": "Hi {first_name}, no footer here"})
     frame = assigned([{"customer_id": "1", "email": "a@x.org", "first_name": "A", "segment": "seg",

@@ -137,6 +137,26 @@ def test_outcomes_ids_assignment_and_personal_data_are_never_features():
     assert screen_columns(df, ["visit"], {"age"})[1]["age"] == "excluded by the caller"  # a set still works
 
 
+def test_personal_names_and_free_text_are_never_features_whatever_their_column_is_called():
+    """Their levels would be printed in attribute_lifts.csv, report.md, report.html and the Prefect artifact."""
+    from tasks.explain.uplift import screen_columns
+    n = 200
+    first = ["Ann", "Bo", "Cyd", "Dee"] * (n // 4)
+    last = ["Okafor", "Mueller", "Silva", "Chen", "Novak"] * (n // 5)
+    df = pl.DataFrame({"arm": ["control", "treatment_1"] * (n // 2), "opened": [0, 1, 1, 0] * (n // 4),
+                       "email": [f"{f.lower()}.{s.lower()}@example.org" for f, s in zip(first, last)],
+                       "first_name": first, "Nachname": last, "contact": last, "Prénom": first,
+                       "note": [f"called {f} on day {i % 60}" for i, f in enumerate(first)],
+                       "location": ["Seattle", "Austin", "Boston", "Denver", "Salt Lake City"] * (n // 5),
+                       "age": list(range(n))})
+    features, excluded = screen_columns(df, ["opened"])
+    assert features == ["location", "age"]
+    assert excluded["Nachname"] == excluded["contact"] == excluded["Prénom"] == "personal data (name)"
+    assert excluded["note"].startswith("free text or too many levels")
+    small = df.head(40).select("arm", "opened", "age", note=pl.format("order {}", pl.int_range(40) % 10))
+    assert screen_columns(small, ["opened"])[1]["note"] == "free text or too many levels (10 in 40 rows)"
+
+
 def test_explanation_records_exclusions_and_buckets_use_every_row():
     h = _hillstrom_module().synthetic_hillstrom(6000, seed=2).rename({"segment": "arm"})
     e = explain(h, ["visit"], control="No E-Mail", seed=0, max_rows=2000, exclude={"zip_code": "personal data"})

@@ -150,6 +150,33 @@ def test_outcomes_are_read_once_and_only_into_an_exported_run(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_ids_a_spreadsheet_would_run_are_the_same_in_every_csv_and_match_the_events_either_way(tmp_path):
+    """sends.csv quotes `=X004` as `'=X004` like assignments.csv and outcomes.csv; the service sends back the id
+    as it got it (or unquoted, after a spreadsheet): both match the recipient."""
+    risky = ["=X004", "+X003", "-X001", "@u002"]
+    people = pl.read_csv(SAMPLE, infer_schema_length=None).filter(pl.col("email_opt_in"))
+    people = people.with_columns(pl.Series("customer_id", risky + people["customer_id"].to_list()[4:]))
+    path, run = tmp_path / "customers.csv", tmp_path / "run"
+    people.write_csv(path)
+    assert main(["run", "--customers", str(path), "--out", str(run), "--send", "export", "--approve-as", "m"]) == 0
+    read = lambda name: pl.read_csv(run / name, infer_schema=False)  # noqa: E731
+    sent = read("sends.csv").filter(pl.col("seed") == "0")
+    quoted = {"'" + i for i in risky}
+    assert quoted <= set(sent["customer_id"]) and not set(risky) & set(sent["customer_id"])
+    assert set(sent["customer_id"]) <= set(read("assignments.csv")["customer_id"])
+    events = tmp_path / "events.csv"
+    with events.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["customer_id", "event", "timestamp"])
+        for i, cid in enumerate(sent["customer_id"]):
+            cid = cid[1:] if i % 2 and cid in quoted else cid  # half come back unquoted
+            out.writerows([[cid, "delivered", "2026-12-01T10:00:00Z"], [cid, "open", "2026-12-01T11:00:00Z"]])
+    assert main(["outcomes", str(run), "--events", str(events), "--format", "generic"]) == 0
+    outcomes = read("outcomes.csv")
+    assert set(outcomes["customer_id"]) == set(sent["customer_id"]) and (outcomes["opened"] == "1").all()
+    assert json.loads((run / "manifest.json").read_text())["outcomes_read_back"]["unknown_recipients"] == 0
+
+
 def test_rollout_sends_each_segments_planted_winner_with_the_holdout(tmp_path):
     """Each segment gets its own planted winner; in one segment a louder arm also drives people away: the
     guardrail stops it and the planted arm wins. The rollout keeps the configured holdout on control's message
@@ -200,6 +227,35 @@ def test_rollout_sends_each_segments_planted_winner_with_the_holdout(tmp_path):
     assert str(run.resolve()) in json.loads((rollout / "design.json").read_text())["send"]["rollout"]["source_path"]
     assert main(["rollout", str(run), "--customers", str(path), "--holdout", "0.9", "--out", str(tmp_path / "r9")]) == 2
     assert not (tmp_path / "r9").exists()
+
+
+def test_a_rollout_never_emails_again_an_address_that_unsubscribed_or_bounced_whatever_its_id(tmp_path):
+    """Today's customer file re-keys every id (`N-C00001`): the addresses that unsubscribed, complained or
+    bounced in the source run are still left out."""
+    people = pl.read_csv(SAMPLE, infer_schema_length=None)
+    run = tmp_path / "run"
+    assert main(["run", "--customers", str(SAMPLE), "--out", str(run), "--send", "export", "--approve-as", "m"]) == 0
+    sent = sends_of(run).filter(pl.col("seed") == 0)
+    harmed = {i: ("unsubscribe", "complaint", "bounce")[i % 3] for i in range(0, sent.height, 16)}
+    events = tmp_path / "events.csv"
+    with events.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["customer_id", "event", "timestamp"])
+        for i, cid in enumerate(sent["customer_id"]):
+            if harmed.get(i) != "bounce":
+                out.writerow([cid, "delivered", "2026-12-01T10:00:00Z"])
+            if i in harmed:
+                out.writerow([cid, harmed[i], "2026-12-01T12:00:00Z"])
+    assert main(["outcomes", str(run), "--events", str(events), "--format", "generic"]) == 0
+    rekeyed = tmp_path / "rekeyed.csv"
+    people.with_columns((pl.lit("N-") + pl.col("customer_id")).alias("customer_id")).write_csv(rekeyed)
+    rollout = tmp_path / "rollout"
+    assert main(["rollout", str(run), "--customers", str(rekeyed), "--out", str(rollout), "--approve-as", "m"]) == 0
+    again = sends_of(rollout).filter(pl.col("seed") == 0)
+    assert again["customer_id"].str.starts_with("N-").all()
+    again = {e.strip().lower() for e in again["email"]}
+    gone = {sent["email"][i].lower() for i in harmed}
+    assert len(gone) == len(harmed) and again and not again & gone
 
 
 def test_outcomes_survive_a_bad_file_a_crash_and_a_changed_customer_file(tmp_path, capsys):
