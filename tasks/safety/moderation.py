@@ -22,6 +22,7 @@ and the score becomes a severity: < 0.05 -> 0, < 0.20 -> 2 (Low), < 0.50 -> 4 (M
 flagged severe sub-category (hate/threatening, self-harm/intent, self-harm/instructions, sexual/minors,
 violence/graphic) is 7. `harassment` alone (not aimed at a protected group, no threat) and `illicit` have
 no counterpart among our four and are not scored; they are kept in `last_other_flags` for logging.
+A result that is `flagged` while none of its categories is contradicts itself and fails closed.
 """
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ def parse_moderation(payload, n_inputs: int) -> tuple[dict[str, int], list[str]]
         flags = result.get("categories") if isinstance(result, dict) else None
         if not isinstance(scores, dict) or not isinstance(flags, dict):
             raise bad("a result without category_scores and categories")
+        if result.get("flagged") is True and True not in flags.values():
+            raise bad("flagged, but no category is")  # it contradicts itself: neither half is a verdict
         for ours, theirs in SOURCES.items():
             top, flagged, severe = 0.0, False, False
             for name in theirs:

@@ -127,6 +127,7 @@ MALFORMED_MODERATION = [
     Fault.reply({"id": "x", "model": "m", "results": [{**moderation_result("hi"), "category_scores": {
         **moderation_result("hi")["category_scores"], "violence": 1.7}}]}),
     Fault.reply(["not", "an", "object"]),
+    Fault.reply({"id": "x", "model": "m", "results": [{**moderation_result("hi"), "flagged": True}]}),
 ]
 MALFORMED_GUARD = [
     Fault.malformed(),
