@@ -32,7 +32,8 @@ from collections.abc import Mapping
 from tasks.errors import ScreenerUnavailable
 from tasks.records import HARM_CATEGORIES
 from tasks.safety.azure import split_text
-from tasks.services import GaveUp, RetryPolicy, rate_limiter, classify_openai, env_text, redact, require_env
+from tasks.services import (GaveUp, RetryPolicy, rate_limiter, classify_openai, env_text, openai_http_client, redact,
+                            require_env)
 
 OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "omni-moderation-latest"
@@ -99,7 +100,9 @@ class OpenAIModerationScorer:
         self.base_url, self.model, self.max_chars = base_url.rstrip("/"), model, max_chars
         self._key = api_key
         # max_retries=0: the SDK's own retries are off; the shared policy is the only retry, so attempts are exact
-        self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=0)
+        # openai_http_client: `timeout` bounds each attempt end to end, not each socket read
+        self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=0,
+                                     http_client=openai_http_client(timeout))
         self.retry = RetryPolicy(attempts=attempts, backoff=backoff, max_retry_after=max_retry_after)
         self._limiter = rate_limiter("openai-moderation", self.base_url, rpm, 60.0)
         self.last_other_flags: list[str] = []
