@@ -336,17 +336,25 @@ def cmd_screen(args) -> int:
     from config import load_backends, load_settings
     from flows.campaign import SAMPLE_CONTENT
     from tasks.content import load_documents
+    from tasks.errors import InputError
     from tasks.files import write_csv
     from tasks.safety import Screener, make_harm_scorer
     from tasks.safety.batch import read_messages, screen_rows
     from tasks.safety.rules import Context
 
+    OUT_FORMATS = {".csv": write_csv, ".jsonl": lambda df, path: df.write_ndjson(path),
+                   ".parquet": lambda df, path: df.write_parquet(path)}
     campaign, policy, brand = load_settings(args.config)
     backends = load_backends()
     documents = {d.id: d for d in load_documents(args.content or SAMPLE_CONTENT)}
     context = Context(brand, policy, documents, date.today(), campaign.generation.subject_max_chars)
-    source = Path(args.input)
-    messages = read_messages(source)
+    source, out = Path(args.input), Path(args.out)
+    if out.suffix.lower() not in OUT_FORMATS:
+        raise InputError(f"--out {out}: write .csv, .jsonl or .parquet (the suffix picks the format)")
+    if not out.parent.is_dir() or out.is_dir():
+        raise InputError(f"--out {out}: " + (f"the folder {out.parent} does not exist; create it first"
+                                             if not out.parent.is_dir() else "is a folder; give a file name"))
+    messages = read_messages(source, args.text_column, args.subject_column)
     frames, summary = [], []
     for kind in args.screener or [backends.screener]:  # several --screener: one verdict per row and backend
         screener = Screener(make_harm_scorer(kind, brand.competitors), context)
@@ -357,11 +365,7 @@ def cmd_screen(args) -> int:
     import polars as pl
 
     verdicts = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
-    out = Path(args.out)
-    if out.suffix.lower() == ".jsonl":
-        verdicts.write_ndjson(out)
-    else:
-        write_csv(verdicts, out)
+    OUT_FORMATS[out.suffix.lower()](verdicts, out)
     print(f"screened {messages.height} messages + local rules (policy {policy.policy_version}): "
           f"{'; '.join(summary)} -> {out}")
     return 0
@@ -485,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scr = sub.add_parser("screen", help="screen any messages with the configured screener and policy")
     scr.add_argument("--input", required=True, help="CSV or JSONL, one message per row")
-    scr.add_argument("--out", required=True, help="verdicts as .csv or .jsonl")
+    scr.add_argument("--out", required=True, help="verdicts as .csv, .jsonl or .parquet (the suffix picks the format)")
     scr.add_argument("--text-column", default="text")
     scr.add_argument("--subject-column", default="subject")
     scr.add_argument("--content", help="approved content that citations refer to (default: bundled sample)")

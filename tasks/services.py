@@ -305,6 +305,96 @@ def classify_azure(err: Exception) -> Failure:
     raise err
 
 
+# ---------------------------------------------------------------- a whole-call deadline for the openai SDK
+
+_deadline = threading.local()  # .at: monotonic time by which this thread's current request must be over
+
+
+class _DeadlineStream:
+    """A connection whose every read and write waits at most until the current request's deadline."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        import httpcore2
+
+        return self._stream.read(max_bytes, _left(timeout, httpcore2.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        import httpcore2
+
+        self._stream.write(buffer, _left(timeout, httpcore2.WriteTimeout))
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        import httpcore2
+
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname,
+                                                      _left(timeout, httpcore2.ConnectTimeout)))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend:
+    """httpcore's network backend with the deadline applied to connecting and to every connection."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        import httpcore2
+
+        return _DeadlineStream(self._backend.connect_tcp(host, port, _left(timeout, httpcore2.ConnectTimeout),
+                                                         local_address, socket_options))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        import httpcore2
+
+        return _DeadlineStream(self._backend.connect_unix_socket(path, _left(timeout, httpcore2.ConnectTimeout),
+                                                                 socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _left(timeout: float | None, expired: type[Exception]) -> float | None:
+    """The wait one socket operation may take: its own timeout, cut to what is left of the request's deadline."""
+    at = getattr(_deadline, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise expired("the whole call took longer than its timeout")
+    return left if timeout is None else min(timeout, left)
+
+
+def openai_http_client(timeout: float):
+    """The openai SDK's HTTP client, with `timeout` bounding each request end to end. The SDK's timeout (httpx's)
+    applies to each phase and each socket read, so a server that trickles its reply a byte at a time holds a
+    call for as long as it likes; here every read and write of a request also waits at most until `timeout`
+    seconds after the request started (then httpx's ReadTimeout: the SDK's APITimeoutError, retried by
+    RetryPolicy like any timeout). Proxies from the environment and the SDK's defaults are kept: the
+    deadline is installed in the network backend of each connection pool the client made."""
+    import httpx2
+    import openai
+
+    def start(request) -> None:
+        _deadline.at = time.monotonic() + timeout
+
+    client = openai.DefaultHttpxClient(timeout=timeout, event_hooks={"request": [start]})
+    for transport in [t for t in (client._transport, *client._mounts.values()) if t is not None]:
+        pool = getattr(transport, "_pool", None)
+        if not isinstance(transport, httpx2.HTTPTransport) or not hasattr(pool, "_network_backend"):
+            raise RuntimeError(f"cannot install the request deadline in {type(transport).__name__} "
+                               f"(httpx2's internals changed?)")
+        pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return client
+
+
 # ---------------------------------------------------------------- settings
 
 def env_number(env: Mapping[str, str], name: str, default, cast, low, high):

@@ -138,8 +138,10 @@ class Settings:
             else PROJECT_DIR / ".cache" / "openai")
 
     def client(self) -> openai.OpenAI:
-        """The SDK client with its own retries off: our loop owns retries so the total stays bounded."""
-        common = {"api_key": self.api_key, "timeout": self.timeout, "max_retries": 0}
+        """The SDK client with its own retries off: our loop owns retries so the total stays bounded; the
+        timeout bounds each attempt end to end (services.openai_http_client), not each socket read."""
+        common = {"api_key": self.api_key, "timeout": self.timeout, "max_retries": 0,
+                  "http_client": services.openai_http_client(self.timeout)}
         if self.kind == "azure-openai":
             return openai.AzureOpenAI(azure_endpoint=self.endpoint, azure_deployment=self.model,
                                       api_version=self.api_version, **common)

@@ -141,12 +141,17 @@ def classify(err: Exception) -> Failure:
 def parse_analysis(result) -> tuple[dict[str, int], list[str]]:
     """Our four scores and the matched blocklist terms; ScreenerUnavailable unless all four are valid 0-7."""
     try:
+        listed = [a["category"] for a in result["categoriesAnalysis"] if a["category"] in CATEGORY_KEYS]
         found = {CATEGORY_KEYS[a["category"]]: a["severity"] for a in result["categoriesAnalysis"]
                  if a["category"] in CATEGORY_KEYS}
         hits = [m["blocklistItemText"] for m in result.get("blocklistsMatch") or []]
     except (KeyError, TypeError, AttributeError) as err:
         raise ScreenerUnavailable(f"Azure Content Safety: malformed text:analyze reply ({type(err).__name__}: "
                                   f"no categoriesAnalysis with category and severity); failing closed") from None
+    repeated = sorted({c for c in listed if listed.count(c) > 1})
+    if repeated:  # the protocol lists each category once: which of two severities would be the verdict?
+        raise ScreenerUnavailable(f"Azure Content Safety: malformed text:analyze reply (category listed more "
+                                  f"than once: {', '.join(repeated)}); failing closed")
     bad = {c: found.get(c) for c in HARM_CATEGORIES if type(found.get(c)) is not int or not 0 <= found[c] <= 7}
     if bad:
         raise ScreenerUnavailable(f"Azure Content Safety: text:analyze reply lacks a 0-7 severity for {bad}; "

@@ -39,8 +39,8 @@ from collections.abc import Mapping
 from tasks.errors import ScreenerUnavailable
 from tasks.records import HARM_CATEGORIES
 from tasks.safety.azure import split_text
-from tasks.services import (Failure, GaveUp, RetryPolicy, rate_limiter, classify_openai, env_text, redact,
-                            require_env)
+from tasks.services import (Failure, GaveUp, RetryPolicy, rate_limiter, classify_openai, env_text,
+                            openai_http_client, redact, require_env)
 
 HAZARDS = {
     "S1": "Violent Crimes", "S2": "Non-Violent Crimes", "S3": "Sex-Related Crimes",
@@ -93,7 +93,9 @@ class GuardModelScorer:
         self.base_url, self.model, self.max_chars = base_url.rstrip("/"), model, max_chars
         self._key = api_key
         # a local server may want no key, but the SDK wants one: "none" is sent then
-        self._client = openai.OpenAI(api_key=api_key or "none", base_url=self.base_url, timeout=timeout, max_retries=0)
+        # openai_http_client: `timeout` bounds each attempt end to end, not each socket read
+        self._client = openai.OpenAI(api_key=api_key or "none", base_url=self.base_url, timeout=timeout,
+                                     max_retries=0, http_client=openai_http_client(timeout))
         self.retry = RetryPolicy(attempts=attempts, backoff=backoff, max_retry_after=max_retry_after)
         self._limiter = rate_limiter("guard-model", self.base_url, rpm, 60.0)
         self._local = threading.local()

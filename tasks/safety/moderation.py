@@ -22,6 +22,7 @@ and the score becomes a severity: < 0.05 -> 0, < 0.20 -> 2 (Low), < 0.50 -> 4 (M
 flagged severe sub-category (hate/threatening, self-harm/intent, self-harm/instructions, sexual/minors,
 violence/graphic) is 7. `harassment` alone (not aimed at a protected group, no threat) and `illicit` have
 no counterpart among our four and are not scored; they are kept in `last_other_flags` for logging.
+A result that is `flagged` while none of its categories is contradicts itself and fails closed.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from collections.abc import Mapping
 from tasks.errors import ScreenerUnavailable
 from tasks.records import HARM_CATEGORIES
 from tasks.safety.azure import split_text
-from tasks.services import GaveUp, RetryPolicy, rate_limiter, classify_openai, env_text, redact, require_env
+from tasks.services import (GaveUp, RetryPolicy, rate_limiter, classify_openai, env_text, openai_http_client, redact,
+                            require_env)
 
 OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "omni-moderation-latest"
@@ -71,6 +73,8 @@ def parse_moderation(payload, n_inputs: int) -> tuple[dict[str, int], list[str]]
         flags = result.get("categories") if isinstance(result, dict) else None
         if not isinstance(scores, dict) or not isinstance(flags, dict):
             raise bad("a result without category_scores and categories")
+        if result.get("flagged") is True and True not in flags.values():
+            raise bad("flagged, but no category is")  # it contradicts itself: neither half is a verdict
         for ours, theirs in SOURCES.items():
             top, flagged, severe = 0.0, False, False
             for name in theirs:
@@ -96,7 +100,9 @@ class OpenAIModerationScorer:
         self.base_url, self.model, self.max_chars = base_url.rstrip("/"), model, max_chars
         self._key = api_key
         # max_retries=0: the SDK's own retries are off; the shared policy is the only retry, so attempts are exact
-        self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=0)
+        # openai_http_client: `timeout` bounds each attempt end to end, not each socket read
+        self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=0,
+                                     http_client=openai_http_client(timeout))
         self.retry = RetryPolicy(attempts=attempts, backoff=backoff, max_retry_after=max_retry_after)
         self._limiter = rate_limiter("openai-moderation", self.base_url, rpm, 60.0)
         self.last_other_flags: list[str] = []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,8 +28,10 @@ class JsonHandler(BaseHTTPRequestHandler):
         except ValueError:
             return raw, raw.decode("utf-8", "replace")
 
-    def send_json(self, status: int, payload, headers: dict | None = None) -> int:
-        """`payload` as JSON (bytes are sent as they are, e.g. a malformed body); returns the status."""
+    def send_json(self, status: int, payload, headers: dict | None = None, trickle: "Fault | None" = None) -> int:
+        """`payload` as JSON (bytes are sent as they are, e.g. a malformed body); returns the status. With a
+        trickle fault the body goes out a byte every `trickle.every` seconds, and the server hangs up once
+        `trickle.seconds` have passed, finished or not (so a test's server always stops by itself)."""
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         if self.record is not None:
             self.record.status = status
@@ -39,7 +42,18 @@ class JsonHandler(BaseHTTPRequestHandler):
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(data)
+            if trickle is None:
+                self.wfile.write(data)
+                return status
+            self.wfile.flush()
+            stop = time.monotonic() + trickle.seconds
+            for i in range(len(data)):
+                if time.monotonic() >= stop:
+                    self.close_connection = True
+                    break
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(trickle.every)
         except (BrokenPipeError, ConnectionResetError):  # the client timed out and hung up: fine
             pass
         return status
@@ -65,13 +79,14 @@ class LocalServer:
 
 @dataclass
 class Fault:
-    """One scripted reply. The shared kinds: ok | throttle | error | delay; each fake adds its own."""
+    """One scripted reply. The shared kinds: ok | throttle | error | delay | trickle; each fake adds its own."""
 
     kind: str
     status: int = 200
     retry_after: str | None = None
     seconds: float = 0.0
     payload: object = None
+    every: float = 0.0
 
     @classmethod
     def ok(cls):
@@ -90,6 +105,12 @@ class Fault:
     def delay(cls, seconds: float):
         """Answer correctly, but only after `seconds` (longer than the client's timeout)."""
         return cls("delay", seconds=seconds)
+
+    @classmethod
+    def trickle(cls, every: float, seconds: float):
+        """Answer correctly, but one byte every `every` seconds (each read well inside any timeout), hanging
+        up after `seconds` if the body is not out by then."""
+        return cls("trickle", seconds=seconds, every=every)
 
     def retry_headers(self) -> dict:
         return {"Retry-After": self.retry_after} if self.retry_after else {}

@@ -179,6 +179,7 @@ def _handler_for(fake: _Fake):
                 return self.send_json(200, b'{"id": "broken", "results": [')
             if fault and fault.kind == "reply":
                 return self.send_json(fault.status, fault.payload)
-            return self.send_json(*fake.answer(body if isinstance(body, dict) else {}, fault))
+            trickle = fault if fault and fault.kind == "trickle" else None
+            return self.send_json(*fake.answer(body if isinstance(body, dict) else {}, fault), trickle=trickle)
 
     return Handler

@@ -161,12 +161,13 @@ def _handler(fake: FakeOpenAI):
                                                                 "type": "server_error"}})
             if kind == "malformed_body":
                 return self._send(rec, 200, b'{"id": "chatcmpl-broken", "choices": [')
-            content = reply_content(body["messages"], kind, fake.obey)
-            self._send(rec, 200, completion(body, content, deployment))
+            content = reply_content(body["messages"], "ok" if kind == "trickle" else kind, fake.obey)
+            self._send(rec, 200, completion(body, content, deployment), trickle=fault if kind == "trickle" else None)
 
-        def _send(self, rec: Recorded, status: int, payload, headers: dict | None = None) -> None:
+        def _send(self, rec: Recorded, status: int, payload, headers: dict | None = None,
+                  trickle: Fault | None = None) -> None:
             self.record = rec
-            self.send_json(status, payload, headers)
+            self.send_json(status, payload, headers, trickle=trickle)
 
     return Handler
 

@@ -93,6 +93,15 @@ def test_timeout_then_success(env, fake, docs, settings):
     assert len(fake.requests) == 2 and time.monotonic() - start < 1.4  # gave up on the slow one
 
 
+def test_the_timeout_bounds_each_attempt_end_to_end(env, fake, docs, settings):
+    env.setenv("CPO_OPENAI_TIMEOUT", "0.5")
+    gen = make_generator("openai", settings[2], 60)
+    fake.script(Fault.trickle(every=0.05, seconds=6.0))  # every read well inside 0.5 s, the reply never done
+    start = time.monotonic()
+    assert gen.generate(PROFILE, docs, "value", 1, 1, set()).claims
+    assert len(fake.requests) == 2 and time.monotonic() - start < 1.5  # gave up on the trickle at its deadline
+
+
 def test_malformed_reply_is_regenerated_with_the_problem(gen, fake, docs):
     fake.script(Fault.malformed_reply())
     assert gen.generate(PROFILE, docs, "value", 1, 1, set()).claims

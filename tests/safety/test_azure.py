@@ -102,7 +102,10 @@ def test_a_retry_after_longer_than_we_allow_fails_at_once(fake):
                                         {"category": "Sexual", "severity": 0}, {"category": "Violence", "severity": 0}]}),
     Fault.reply({"categoriesAnalysis": [{"category": "Hate", "severity": 0}]}),
     Fault.reply(["not", "an", "object"]),
-], ids=["not-json", "no-categoriesAnalysis", "severity-9", "missing-categories", "json-list"])
+    Fault.reply({"categoriesAnalysis": [{"category": "Violence", "severity": 6}, {"category": "Hate", "severity": 0},
+                                        {"category": "SelfHarm", "severity": 0}, {"category": "Sexual", "severity": 0},
+                                        {"category": "Violence", "severity": 0}]}),
+], ids=["not-json", "no-categoriesAnalysis", "severity-9", "missing-categories", "json-list", "repeated-category"])
 def test_a_malformed_reply_fails_closed_without_retrying(fake, fault):
     fake.script(fault)
     err = unavailable(scorer(fake).score, "hello")

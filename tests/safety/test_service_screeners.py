@@ -104,6 +104,21 @@ def test_a_transient_failure_is_retried(backend, fault):
         assert second.at - first.at >= 0.95  # Retry-After: 1 honoured
 
 
+def test_the_timeout_bounds_each_attempt_end_to_end(backend):
+    kind, fake = backend
+    fake.script(Fault.trickle(every=0.05, seconds=6.0), Fault.trickle(every=0.05, seconds=6.0))  # each read quick
+    started = time.monotonic()
+    assert "no reply in time" in str(unavailable(make(kind, fake, timeout=0.5, attempts=2).score, "hello"))
+    assert time.monotonic() - started < 2 * 0.5 + 0.5  # two attempts, each over at its deadline
+    assert len(fake.requests) == 2
+
+
+def test_a_trickled_reply_inside_the_timeout_is_read(backend):
+    kind, fake = backend
+    fake.script(Fault.trickle(every=0.0005, seconds=6.0))
+    assert make(kind, fake, timeout=5.0).score("I will kill you")["violence"] >= 6
+
+
 def test_a_retry_after_longer_than_we_allow_fails_at_once(backend):
     kind, fake = backend
     fake.script(Fault.throttle(retry_after=120))
@@ -127,6 +142,7 @@ MALFORMED_MODERATION = [
     Fault.reply({"id": "x", "model": "m", "results": [{**moderation_result("hi"), "category_scores": {
         **moderation_result("hi")["category_scores"], "violence": 1.7}}]}),
     Fault.reply(["not", "an", "object"]),
+    Fault.reply({"id": "x", "model": "m", "results": [{**moderation_result("hi"), "flagged": True}]}),
 ]
 MALFORMED_GUARD = [
     Fault.malformed(),
