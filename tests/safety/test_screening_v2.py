@@ -53,6 +53,15 @@ def test_normalisation_undoes_disguises_and_leaves_prices_alone(text, expected):
     ("Your account has been suspended. Verify your account and enter your password here.", "credential_request"),
     ("Big savings! <img src=x onerror=alert(1)>", "unsafe_markup"),
     ("<a href='javascript:alert(1)'>Shop now</a>", "unsafe_markup"),
+    # a blind attacker's disguises, each of which passed every check
+    ("I W\u0130LL K\u0130LL YOU.", "violence"),            # dotted capital I: lower() adds a combining dot
+    ("I will ki\ufe0fll you.", "violence"),                 # variation selector
+    ("I will ki\u2800ll you.", "violence"),                 # braille blank
+    ("I will k\u00edll you.", "violence"),                  # an accent in an English word
+    ("Go h\u00e0ng yourself.", "self_harm"),
+    ("I will ki11 you.", "violence"), ("I will kiII you.", "violence"),  # ones and capital I for l
+    ("I will k/i/l/l you.", "violence"), ("I will k - i - l - l you.", "violence"),
+    ("Go kill your self.", "self_harm"), ("I will m\u00b5rder you.", "violence"),
 ])
 def test_every_disguise_of_the_issue_is_caught_or_flagged(screener, body, why):
     v = verdict(screener, body)
@@ -66,6 +75,7 @@ def test_every_disguise_of_the_issue_is_caught_or_flagged(screener, body, why):
     "I can't help you hurt yourself, but our crisis line is open all night.",
     "This hill will kill you, in the best way.",
     "Take 20% off all trail footwear with code TRAIL20.",
+    "Caf\u00e9 au lait and cr\u00e8me br\u00fbl\u00e9e at the lodge, A11 trails open.",
 ])
 def test_idiom_refusal_and_benefactive_are_not_blocked(screener, body):
     v = verdict(screener, body)
