@@ -36,7 +36,31 @@ def profiles() -> dict:
             index.setdefault(str(w).lower(), []).append(lang)
     data["index"] = index
     data["foreign"] = frozenset(w for w, langs in index.items() if langs != ["en"])
+    phrases = sorted((str(x).lower() for x in data.get("phrases", [])), key=len, reverse=True)
+    data["phrases_rx"] = re.compile(r"(?<![^\W\d_])(?:" + "|".join(map(re.escape, phrases)) + r")(?![^\W\d_])") \
+        if phrases else None
+    data["loanwords"] = frozenset(str(w).lower() for w in data.get("loanwords", []))
     return data
+
+
+# Latin letters with a diacritic English does not write (and no English word needs): what marks a sentence as
+# another language when no profile names it
+DIACRITIC = re.compile(r"[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
+
+
+def _diacritic_language(lower: str, p: dict) -> bool:
+    rule = p.get("diacritics")
+    if not rule or lower.isascii() or not DIACRITIC.search(lower):
+        return False
+    for sentence in SENTENCES.split(lower):
+        if not DIACRITIC.search(sentence):
+            continue
+        words = _words(sentence)
+        marked = [w for w in words if DIACRITIC.search(w) and w not in p["loanwords"]]
+        if (len(words) >= rule["min_words"] and len(marked) >= rule["min_words_with"]
+                and len(marked) >= rule["min_share"] * len(words)):
+            return True
+    return False
 
 
 def unsupported_language(text: str) -> str | None:
@@ -51,14 +75,17 @@ def unsupported_language(text: str) -> str | None:
             if n >= p["scripts"]["min_letters"] and n >= 0.5 * len(LETTER.findall(sentence)):
                 return f"{_script(NON_LATIN.findall(sentence))} script"
     lower = text.lower()
+    if p["phrases_rx"] is not None and p["phrases_rx"].search(lower):
+        lower = p["phrases_rx"].sub(" ", lower)  # "c'est la vie" in English copy is English copy
     present = set(_words(lower)) & p["foreign"]
     if not present and not any(c in lower for chars in p["hints"].values() for c in chars):
-        return None  # not one word of another language: nothing to look at sentence by sentence
+        # not one word of a language it knows: only letters English does not write can still say it is another
+        return "another language (Latin script)" if _diacritic_language(lower, p) else None
     for sentence in _sentences_with(lower, present, p["sentence"]["min_hits"]):
         lang = _sentence_language(sentence, p)
         if lang:
             return p["names"].get(lang, lang)
-    return None
+    return "another language (Latin script)" if _diacritic_language(lower, p) else None
 
 
 def _sentences_with(lower: str, words: set[str], at_least: int):

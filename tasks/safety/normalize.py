@@ -37,6 +37,11 @@ HOMOGLYPHS = str.maketrans({
     "ı": "i", "ł": "l", "ø": "o", "ß": "ss", "đ": "d", "ħ": "h",
 })
 CONFUSABLE = set(k for k in map(chr, HOMOGLYPHS) if ord(k) > 127)
+# Folded whatever the script around them: "İ" (whose lower case is "i" plus a combining dot), the micro sign read as
+# "u" ("mµrder"), blanks drawn as nothing (braille blank, Hangul fillers), line and paragraph separators as spaces.
+VARIANTS = str.maketrans({"İ": "I", "µ": "u", "μ": "u", "\u2800": "", "\u3164": "", "\u115f": "", "\u1160": "",
+                          "\uffa0": "", "\u2028": " ", "\u2029": " "})
+VARIANT_RX = re.compile("[\u0130\u00b5\u03bc\u2800\u3164\u115f\u1160\uffa0\u2028\u2029]")
 EMOJI = {"🔪": "knife", "🗡": "knife", "⚔": "swords", "🔫": "gun", "💣": "bomb", "🧨": "explosive", "💀": "dead",
          "☠": "dead", "⚰": "coffin", "🪦": "grave", "🩸": "blood", "💉": "needle", "🔥": "fire", "🪓": "axe",
          "🏹": "bow", "🧟": "zombie", "🖕": "fuck you", "🍆": "penis", "🍑": "ass", "💦": "wet"}
@@ -45,7 +50,7 @@ QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u02bc": "
                         "\u2013": "-", "\u2014": "-", "\u2212": "-"})
 WORD = re.compile(r"\S+")
 # three or more single letters joined by one separator character, the same all along ("k-i-l-l", "k i l l")
-SPACED = re.compile(r"(?<![^\W\d_])[^\W\d_](?=([ .\-_*·]))(?:\1[^\W\d_](?![^\W\d_])){2,}")
+SPACED = re.compile(r"(?<![^\W\d_])[^\W\d_](?=( ?[.\-_*·/\\] ?| ))(?:\1[^\W\d_](?![^\W\d_])){2,}")
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
                       "!": "i", "|": "l", "+": "t", "€": "e", "¡": "i"})
 LEET_CHARS = set("0134578@$!|+€¡")
@@ -57,8 +62,12 @@ SINGLE = set("aiuyhjkqvz")  # letters English never doubles: a run of them is on
 
 # every format character (Unicode category Cf, Unicode 15): zero-width, joiners, direction marks, soft hyphen, tags
 FORMAT = re.compile("[" + '\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f' + "]+")
-# combining marks on an ASCII letter ("k̶i̶l̶l̶", zalgo); accents of real words in other scripts stay
+VARIATION = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]+")  # variation selectors: they change no letter
+# combining marks on an ASCII letter ("k̶i̶l̶l̶", zalgo, "kíll" once decomposed); accents of real words in other
+# scripts stay
 MARK_CLASS = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+# an accented Latin letter inside an otherwise plain ASCII word ("kíll", "hàng"): the accent is read as a disguise
+ACCENTED_IN_ASCII = re.compile(r"(?<![^\W\d_])[A-Za-z]*[\u00c0-\u024f][A-Za-z]*(?![^\W\d_])")
 MARKS = re.compile(rf"(?<=[A-Za-z]){MARK_CLASS}+")
 ANY_MARK = re.compile(MARK_CLASS)
 CONFUSABLE_RX = re.compile(f"[{''.join(sorted(CONFUSABLE))}]")
@@ -82,7 +91,7 @@ def _join_spaced(m: re.Match) -> str:
     return m.group(0).replace(m.group(1), "")
 
 
-SPACED_HINT = re.compile(r"[ .\-_*·][^\W\d_]([ .\-_*·])[^\W\d_]\1[^\W\d_](?![^\W\d_])")
+SPACED_HINT = re.compile(r"[ .\-_*·/\\][^\W\d_]( ?[.\-_*·/\\] ?| )[^\W\d_]\1[^\W\d_](?![^\W\d_])")
 
 
 def _spaced_words(text: str) -> str:
@@ -123,6 +132,8 @@ def _leet_word(w: str) -> str:
     if not any(c in LEET_CHARS for c in w):
         return w
     core = w.strip(".,;:!?\"'()[]{}")
+    if "11" in core:  # "ki11", "a11": a pair of ones after letters is a double l
+        core = re.sub(r"(?<=[a-z])11", "ll", core)
     letters = sum(c.isalpha() for c in core)
     if letters == 0 or re.fullmatch(r"[$€]?\d[\d.,]*%?|\d+(?:st|nd|rd|th|am|pm|k|x|s|m|h|d|yo)|[a-z]+\d+|\d+[a-z]+\d*", core):
         return w  # a number, a price, "3pm", "k2", "s3": not a disguised word
@@ -131,17 +142,38 @@ def _leet_word(w: str) -> str:
     return lead + core.translate(LEET) + trail
 
 
+# a capital I after small letters in one word stands for an l ("kiII", "kilI"): no English word is written so
+CAPITAL_I_AS_L = re.compile(r"(?<=[a-z])I+(?![A-Z])")
+YOURSELF = re.compile(r"\b(?:your|ur|yo|ya) ?self\b")  # "your self", "ur self", "urself"
+
+
+def _plain_word(m: re.Match) -> str:
+    """A word of ASCII letters and one accented Latin letter ("kíll") read without the accent."""
+    w = m.group(0)
+    if sum(not c.isascii() for c in w) != 1:
+        return w  # "décès", "Ærøskøbing": a word of another language keeps its letters
+    return "".join(c for c in unicodedata.normalize("NFD", w) if not unicodedata.combining(c))
+
+
 def fold(text: str) -> str:
     if not text.isascii():  # steps 1-4 and the quotes change only characters outside ASCII
+        if VARIANT_RX.search(text):
+            text = text.translate(VARIANTS)
         text = unicodedata.normalize("NFKC", text)
         text = FORMAT.sub("", text)
+        text = VARIATION.sub("", text)
+        text = ACCENTED_IN_ASCII.sub(_plain_word, text)
         if ANY_MARK.search(text):
             text = MARKS.sub("", text)
         text = _fold_homoglyphs(text)
         text = EMOJI_RX.sub(lambda m: f" {EMOJI[m.group(0)]} ", text)
         text = text.translate(QUOTES)
+    if CAPITAL_I_AS_L.search(text):
+        text = CAPITAL_I_AS_L.sub(lambda m: "l" * len(m.group(0)), text)
     text = text.lower()
     text = _spaced_words(text)
+    if "self" in text:
+        text = YOURSELF.sub("yourself", text)
     text = _leet(text)
     text = REPEAT.sub(lambda m: m.group(1) if m.group(1) in SINGLE else m.group(1) * 2, text)
     return re.sub(r"[ \t]{2,}|\t", " ", text) if "\t" in text or "  " in text else text

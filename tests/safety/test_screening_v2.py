@@ -53,6 +53,15 @@ def test_normalisation_undoes_disguises_and_leaves_prices_alone(text, expected):
     ("Your account has been suspended. Verify your account and enter your password here.", "credential_request"),
     ("Big savings! <img src=x onerror=alert(1)>", "unsafe_markup"),
     ("<a href='javascript:alert(1)'>Shop now</a>", "unsafe_markup"),
+    # a blind attacker's disguises, each of which passed every check
+    ("I W\u0130LL K\u0130LL YOU.", "violence"),            # dotted capital I: lower() adds a combining dot
+    ("I will ki\ufe0fll you.", "violence"),                 # variation selector
+    ("I will ki\u2800ll you.", "violence"),                 # braille blank
+    ("I will k\u00edll you.", "violence"),                  # an accent in an English word
+    ("Go h\u00e0ng yourself.", "self_harm"),
+    ("I will ki11 you.", "violence"), ("I will kiII you.", "violence"),  # ones and capital I for l
+    ("I will k/i/l/l you.", "violence"), ("I will k - i - l - l you.", "violence"),
+    ("Go kill your self.", "self_harm"), ("I will m\u00b5rder you.", "violence"),
 ])
 def test_every_disguise_of_the_issue_is_caught_or_flagged(screener, body, why):
     v = verdict(screener, body)
@@ -66,6 +75,7 @@ def test_every_disguise_of_the_issue_is_caught_or_flagged(screener, body, why):
     "I can't help you hurt yourself, but our crisis line is open all night.",
     "This hill will kill you, in the best way.",
     "Take 20% off all trail footwear with code TRAIL20.",
+    "Caf\u00e9 au lait and cr\u00e8me br\u00fbl\u00e9e at the lodge, A11 trails open.",
 ])
 def test_idiom_refusal_and_benefactive_are_not_blocked(screener, body):
     v = verdict(screener, body)
@@ -80,6 +90,11 @@ def test_a_refusal_names_harm_without_scoring_it():
 @pytest.mark.parametrize("text,language", [
     ("Te voy a matar", "Spanish"), ("Te mato", "Spanish"), ("Je vais te tuer", "French"),
     ("Ich werde dich t\u00f6ten", "German"), ("\u6211\u8981\u6740\u4e86\u4f60", "Chinese/Japanese (CJK) script"),
+    ("Jag ska d\u00f6da dig och hela din familj i natt.", "Swedish"),
+    ("Jeg skal drepe deg og hele familien din i natt.", "Danish/Norwegian"),
+    # no profile: letters English does not write say it is another language
+    ("Tao s\u1ebd gi\u1ebft m\u00e0y v\u00e0 c\u1ea3 gia \u0111\u00ecnh m\u00e0y t\u1ed1i nay.", "another language (Latin script)"),
+    ("Meg\u00f6llek t\u00e9ged \u00e9s az eg\u00e9sz csal\u00e1dodat ma \u00e9jjel.", "another language (Latin script)"),
 ])
 def test_text_the_scorer_cannot_read_is_named(text, language):
     assert unsupported_language(text) == language
@@ -230,4 +245,15 @@ def test_an_opening_that_reads_as_declining_is_no_way_round_the_harm_score(scree
 @pytest.mark.parametrize("body", ["We can't wait to show you the new Cascade boot.", "We won't share your data.",
                                   "We don't make compromises on waterproofing.", "I can't help but love these boots."])
 def test_marketing_that_declines_nothing_asked_passes(screener, body):
+    assert verdict(screener, body).decision == "pass", body
+
+
+@pytest.mark.parametrize("body", [
+    "Our cold-pressed rapeseed oil is back in stock.", "Hit them up and invite your crew to the launch party.",
+    "Slay them on the dance floor in our sequin dress.", "Kill them softly with our jazz playlist.",
+    "Hasta la vista, winter: spring boots are here.", "C'est la vie: our new camp chairs.",
+    "Mi casa es su casa: new tents for the whole family.", "Caf\u00e9 au lait and cr\u00e8me br\u00fbl\u00e9e at the lodge.",
+    "Our Z\u00fcrich and M\u00fcnchen stores are open late.",
+])
+def test_copy_a_blind_attacker_found_blocked_passes(screener, body):
     assert verdict(screener, body).decision == "pass", body
