@@ -9,6 +9,11 @@ one Aho-Corasick pass over the text finds where they occur, and the alternative 
 `reach` characters around those places. Exact for patterns whose matches are shorter than `reach` (a match
 contains a necessary literal, so it lies inside that literal's window); an alternative without derivable
 literals runs on the whole text.
+
+A line start "^\\s*subject:" under re.M would still take quadratic time inside a window of blank lines (each
+blank line's start reads the whole run): it is found by a scan that reads each character a bounded number of
+times (`_line_starts`); the regular expression then only confirms each match, from where it starts, so the
+matches are its own.
 """
 from __future__ import annotations
 
@@ -23,10 +28,13 @@ class Gated:
         from tasks.safety.harm import alternatives, first_char_guard, necessary_literals
 
         self.rx, self.reach, self.parts = rx, reach, []
+        self.finders: dict[int, Callable[[str, int, int], Iterator[re.Match]]] = {}  # part -> its linear scan
         owners: dict[str, list[int]] = {}  # literal -> the alternatives (parts) it gates
         for alt in alternatives(rx.pattern):
             compiled = re.compile(first_char_guard(alt, None, rx.flags) + alt, rx.flags)  # same matches, faster
             literals = necessary_literals(alt) if rx.flags & re.I or alt.islower() else None
+            if (finder := _finder(alt, compiled)) is not None:
+                self.finders[len(self.parts)] = finder
             self.parts.append((compiled, literals is not None))
             for conj in literals or ():
                 for word in conj[0]:  # the rarest set of each sub-alternative
@@ -51,21 +59,18 @@ class Gated:
         return [(a, b) for a, b in spans]
 
     def finditer(self, text: str) -> Iterator[re.Match]:
-        lower = text.lower()
-        if len(lower) != len(text):  # lower-casing moved positions (rare letters): search it all
-            yield from self.rx.finditer(text)
-            return
         hits: list[list[tuple[int, int]]] = [[] for _ in self.parts]
         if any(gated for _, gated in self.parts):
-            for end, owners in self.automaton.iter(lower):
+            for end, owners in self.automaton.iter(lower_in_place(text)):
                 for k, length in owners:
                     hits[k].append((end, length))
         for k, (compiled, gated) in enumerate(self.parts):
+            search = self.finders.get(k, compiled.finditer)
             if not gated:
-                yield from compiled.finditer(text)
+                yield from search(text, 0, len(text))
                 continue
             for a, b in self._windows(hits[k], len(text)):
-                yield from compiled.finditer(text, a, b)
+                yield from search(text, a, b)
 
     def matches(self, text: str) -> list[re.Match]:
         """Non-overlapping matches, leftmost first (as one alternation would find them)."""
@@ -93,6 +98,46 @@ class Gated:
     @property
     def pattern(self) -> str:
         return self.rx.pattern
+
+
+# the letters whose lower case is longer than one character (only "İ", U+0130: "i" + a combining dot above;
+# checked over Unicode by tests/safety/test_speed.py), each to its one-character lower case, the one the
+# regular expression engine compares under re.I: the lower-cased text keeps every position of the text
+ONE_TO_ONE = str.maketrans({"\u0130": "i"})
+
+
+def lower_in_place(text: str) -> str:
+    """`text.lower()` with every character at its own position (what the literal search reads)."""
+    lower = text.lower()
+    return lower if len(lower) == len(text) else text.translate(ONE_TO_ONE).lower()
+
+
+def _finder(alt: str, compiled: re.Pattern) -> Callable[[str, int, int], Iterator[re.Match]] | None:
+    """A linear scan for an alternative whose regular expression would take quadratic time (module docstring),
+    or None."""
+    if alt.startswith(r"^\s*") and compiled.flags & re.M:
+        probe = re.compile(r"^[^\S\n]*" + alt[len(r"^\s*"):], compiled.flags)  # the line holding the rest
+        return lambda text, a, b: _line_starts(compiled, probe, text, a, b)
+    return None
+
+
+def _line_starts(compiled: re.Pattern, probe: re.Pattern, text: str, a: int, b: int) -> Iterator[re.Match]:
+    """The matches of "^\\s*rest" (re.M) in text[a:b], as `compiled.finditer(text, a, b)` finds them. `probe`
+    ("^[^\\S\\n]*rest") finds the line that holds the rest, reading each line start's own spaces only; the match
+    begins at the first line start of the whitespace before it (blank lines included), where `compiled` then
+    matches once."""
+    pos = a
+    for line in probe.finditer(text, a, b):
+        if line.start() < pos:
+            continue
+        gap = text[pos:line.start()]
+        start = line.start() - (len(gap) - len(gap.rstrip()))  # the whitespace before the line, from pos on
+        if start > 0 and text[start - 1] != "\n":  # after a non-space: the first line start in the whitespace
+            start = text.index("\n", start, line.start() + 1) + 1
+        if (m := compiled.match(text, start, b)) is None:  # not expected: the probe and the pattern agree
+            continue
+        yield m
+        pos = m.end()
 
 
 class AtAnchored(Gated):
