@@ -242,8 +242,10 @@ def necessary_literals(pattern: str, parsed=None) -> tuple[tuple[tuple[str, ...]
     branches = parsed[0][1][1] if len(parsed) == 1 and parsed[0][0] is sre.BRANCH else [parsed]
     out = []
     for branch in branches:
+        # ties in commonness broken by the strings themselves, not by the set's order (which changes with
+        # PYTHONHASHSEED): the same literals gate a pattern in every process
         sets = sorted({tuple(sorted(c)) for c in _necessary(branch) if all(x.strip(" '-") for x in c)},
-                      key=_commonness)
+                      key=lambda c: (_commonness(c), c))
         if not sets:
             return None
         rare = [c for c in sets if _commonness(c)[0] == 0]  # a set with a common word filters little, costs much

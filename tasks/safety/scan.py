@@ -10,10 +10,11 @@ one Aho-Corasick pass over the text finds where they occur, and the alternative 
 contains a necessary literal, so it lies inside that literal's window); an alternative without derivable
 literals runs on the whole text.
 
-A line start "^\\s*subject:" under re.M would still take quadratic time inside a window of blank lines (each
-blank line's start reads the whole run): it is found by a scan that reads each character a bounded number of
-times (`_line_starts`); the regular expression then only confirms each match, from where it starts, so the
-matches are its own.
+Two shapes of alternative would still take quadratic time inside a window, one that has no end of "{{" or of
+blank lines: a lazy span "\\{\\{.*?\\}\\}" (each "{{" reads to the end of its line when no "}}" closes it) and
+a line start "^\\s*subject:" under re.M (each start of a blank line reads the whole run of blank lines). They are
+found by a scan that reads each character a bounded number of times (`_lazy_spans`, `_line_starts`); the
+regular expression then only confirms each match, from where it starts, so the matches are its own.
 """
 from __future__ import annotations
 
@@ -112,13 +113,43 @@ def lower_in_place(text: str) -> str:
     return lower if len(lower) == len(text) else text.translate(ONE_TO_ONE).lower()
 
 
+# "OPEN.*?CLOSE" where OPEN and CLOSE are runs of symbols, plain or escaped ("\\{\\{.*?\\}\\}")
+SYMBOLS = r"((?:\\[^\w\s]|[^\w\s\\.*+?()\[\]{}|^$])+)"
+LAZY_SPAN = re.compile(SYMBOLS + r"\.\*\?" + SYMBOLS)
+
+
 def _finder(alt: str, compiled: re.Pattern) -> Callable[[str, int, int], Iterator[re.Match]] | None:
     """A linear scan for an alternative whose regular expression would take quadratic time (module docstring),
     or None."""
+    if (m := LAZY_SPAN.fullmatch(alt)) and not compiled.flags & re.S:
+        opener, closer = (re.sub(r"\\(.)", r"\1", g) for g in m.groups())  # symbols only: no case to fold
+        return lambda text, a, b: _lazy_spans(compiled, opener, closer, text, a, b)
     if alt.startswith(r"^\s*") and compiled.flags & re.M:
         probe = re.compile(r"^[^\S\n]*" + alt[len(r"^\s*"):], compiled.flags)  # the line holding the rest
         return lambda text, a, b: _line_starts(compiled, probe, text, a, b)
     return None
+
+
+def _lazy_spans(compiled: re.Pattern, opener: str, closer: str, text: str, a: int, b: int) -> Iterator[re.Match]:
+    """The matches of `opener.*?closer` in text[a:b], as `compiled.finditer(text, a, b)` finds them: a match starts
+    at the first opener with a closer after it before the line ends. The next closer and the next line end are
+    found once and kept while they lie ahead, so the text is read a few times, not once per opener."""
+    pos, close, eol = a, -1, -1
+    while (start := text.find(opener, pos, b)) >= 0:
+        if close < start + len(opener):
+            if (close := text.find(closer, start + len(opener), b)) < 0:
+                return  # no closer after this opener, nor after any later one
+        if eol < start:
+            eol = text.find("\n", start, b)
+            eol = b if eol < 0 else eol
+        if eol < close:  # the line ends first: no opener on it up to there has a closer on its line
+            pos = eol + 1
+            continue
+        if (m := compiled.match(text, start, b)) is None:  # not expected: the scan and the pattern agree
+            pos = start + 1
+            continue
+        yield m
+        pos = m.end()
 
 
 def _line_starts(compiled: re.Pattern, probe: re.Pattern, text: str, a: int, b: int) -> Iterator[re.Match]:
