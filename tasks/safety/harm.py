@@ -489,13 +489,18 @@ def _severity(p: Pattern, sentence: str, m: re.Match, text: str) -> int:
     return p.severity
 
 
-def _scan_segment(segment: str, text: str, refusal: bool, cap: int = EXTREME) -> list[Finding]:
+def _scan_segment(segment: str, text: str, refusal: bool, cap: int = EXTREME,
+                  settled: set[int] | None = None) -> list[Finding]:
+    """The findings of every pattern in `segment`; with `settled`, the patterns in it are skipped and a pattern
+    is added (and its other matches skipped) once it is found at the highest severity it can have here."""
     found = []
     patterns, idioms = LEXICON.candidates(segment)
     if idioms:
         segment = _remove_idioms(segment, idioms)
         patterns = LEXICON.candidates(segment)[0]  # an idiom removed may leave a pattern nothing to match
     for i, b in patterns:
+        if settled is not None and i in settled:
+            continue
         p = LEXICON.patterns[i]
         for m in p.branches[b][0].finditer(segment):
             sev = _severity(p, segment, m, text)
@@ -504,6 +509,9 @@ def _scan_segment(segment: str, text: str, refusal: bool, cap: int = EXTREME) ->
             if sev:
                 sev = min(sev, cap)
                 found.append(Finding(p.id, p.category, sev, m.group(0), sev < p.severity))
+                if settled is not None and sev == min(p.severity, cap):
+                    settled.add(i)
+                    break
     return found
 
 
@@ -525,8 +533,14 @@ def prepare(text: str) -> Prepared:
     return Prepared(cleaned, sentences, any(r for _, r in sentences[:DECLINE_WITHIN]))
 
 
-def findings(text: str | Prepared) -> list[Finding]:
-    """Every pattern that matched, with its id: why `harm_scores` said what it said."""
+def findings(text: str | Prepared, summary: bool = False) -> list[Finding]:
+    """Every pattern that matched, with its id: why `harm_scores` said what it said.
+
+    `summary`: only the findings that can change what the scorers make of them (per category the highest
+    severity, the ids found at it in their order, whether a finding was not lowered). Once a pattern is found
+    at the highest severity it can have in this text (its own, or the cap), it is not searched again: any
+    later finding of it has that severity or less, an id already cited, and is lowered unless the first was
+    not. Dense harm text without sentence breaks (1 MB of harm words) then costs what its first windows do."""
     prepared = text if isinstance(text, Prepared) else prepare(text)
     cleaned = prepared.text
     seen: dict[str, list[Finding]] = {}
@@ -534,10 +548,11 @@ def findings(text: str | Prepared) -> list[Finding]:
     # an answer that opens by declining explains why the harm is harmful ("Making a bomb is illegal and could
     # kill you"): its other sentences score at most Medium (a warning a reviewer reads), never a block
     cap = MEDIUM if prepared.declining else EXTREME
+    settled: set[int] | None = set() if summary else None
     for sentence, refusal in prepared.sentences:
         for segment in windows(sentence):
             if segment not in seen:  # a repeated segment is scanned once
-                seen[segment] = _scan_segment(segment, cleaned, refusal, cap)
+                seen[segment] = _scan_segment(segment, cleaned, refusal, cap, settled)
             out += seen[segment]
     return out
 
@@ -556,7 +571,7 @@ def scores_and_evidence(text: str | Prepared, found: list[Finding] | None = None
                         ) -> tuple[dict[str, int], dict[str, list[str]]]:
     """Per category: the severity and the ids of the patterns that gave it."""
     scores, evidence = dict.fromkeys(HARM_CATEGORIES, 0), {c: [] for c in HARM_CATEGORIES}
-    for f in findings(text) if found is None else found:
+    for f in findings(text, summary=True) if found is None else found:
         if f.severity > scores[f.category]:
             scores[f.category], evidence[f.category] = f.severity, [f.pattern_id]
         elif f.severity == scores[f.category] and f.pattern_id not in evidence[f.category]:

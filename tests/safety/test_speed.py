@@ -218,6 +218,24 @@ def test_literals_chosen_are_the_same_in_every_process():
     assert len(seen) == 1
 
 
+def test_summary_findings_score_what_every_finding_scores():
+    """The scorer reads `findings(summary=True)`: per category the same severity, the same ids in the same order,
+    and the same "raisable" (a finding context did not lower) as from every finding."""
+    def summary(found):
+        return harm.scores_and_evidence("", found), {c: any(f.category == c and not f.lowered for f in found)
+                                                     for c in harm.HARM_CATEGORIES}
+
+    rng = random.Random(8)
+    words = ("kill you the shoot your him not don't we can't help hate jews sex girls stab murder beat hit punch "
+             "her them everyone police muslims immigrants blood guts skull knife gun bomb school church naked kids "
+             "child teen yourself hang cut starve die should will i'm going to gonna i want . , no").split()
+    texts = EVAL[:1500] + [" ".join(rng.choice(words) for _ in range(rng.randint(5, 400))) for _ in range(150)]
+    texts += ["I'm sorry, but I can't help with that. " + t for t in texts[-20:]]  # a declining answer: the cap
+    for text in texts:
+        prepared = harm.prepare(text)
+        assert summary(harm.findings(prepared, summary=True)) == summary(harm.findings(prepared)), text[:80]
+
+
 def test_contact_patterns_skip_only_text_without_their_digit_shape():
     rng = random.Random(4)
     alpha = list("0123456789 .-()+x\n") + ["call ", "on ", "+1 ", "555", "1234", "45", "\u0661", "\u0663"]
