@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 
 
 class Gated:
@@ -107,8 +108,10 @@ class Gated:
 ONE_TO_ONE = str.maketrans({"\u0130": "i"})
 
 
+@lru_cache(maxsize=4)
 def lower_in_place(text: str) -> str:
-    """`text.lower()` with every character at its own position (what the literal search reads)."""
+    """`text.lower()` with every character at its own position (what the literal search reads); kept for the
+    next pattern that searches the same text (one per claim term)."""
     lower = text.lower()
     return lower if len(lower) == len(text) else text.translate(ONE_TO_ONE).lower()
 
