@@ -45,34 +45,33 @@ class Gated:
         # one automaton for every alternative: the text is read once, each hit goes to the alternatives it gates
         self.automaton = ahocorasick.Automaton()
         for word, parts in owners.items():
-            self.automaton.add_word(word, tuple((k, len(word)) for k in parts))
+            self.automaton.add_word(word, tuple((k, len(word) - 1 + reach) for k in parts))
         if owners:
             self.automaton.make_automaton()
 
-    def _windows(self, hits: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
-        """Windows of `reach` characters around each (end, length) hit, in the automaton's order, merged."""
-        spans: list[list[int]] = []
-        for end, length in hits:
-            a, b = max(0, end - length + 1 - self.reach), min(n, end + 1 + self.reach)
-            if spans and a <= spans[-1][1]:
-                spans[-1][1] = max(spans[-1][1], b)
-            else:
-                spans.append([a, b])
-        return [(a, b) for a, b in spans]
-
-    def finditer(self, text: str) -> Iterator[re.Match]:
-        hits: list[list[tuple[int, int]]] = [[] for _ in self.parts]
+    def _windows(self, text: str) -> list[list[list[int]]]:
+        """Per alternative, the windows of `reach` characters around each of its literals' hits, merged as the
+        automaton finds them (text of a million hits: one pass, no list of hits)."""
+        spans: list[list[list[int]]] = [[] for _ in self.parts]
         if any(gated for _, gated in self.parts):
             for end, owners in self.automaton.iter(lower_in_place(text)):
-                for k, length in owners:
-                    hits[k].append((end, length))
+                for k, before in owners:  # before: the literal's length - 1 + reach
+                    a, b, windows = end - before, end + 1 + self.reach, spans[k]
+                    if windows and a <= windows[-1][1]:
+                        windows[-1][1] = max(windows[-1][1], b)
+                    else:
+                        windows.append([max(0, a), b])
+        return spans
+
+    def finditer(self, text: str) -> Iterator[re.Match]:
+        spans = self._windows(text)
         for k, (compiled, gated) in enumerate(self.parts):
             search = self.finders.get(k, compiled.finditer)
             if not gated:
                 yield from search(text, 0, len(text))
                 continue
-            for a, b in self._windows(hits[k], len(text)):
-                yield from search(text, a, b)
+            for a, b in spans[k]:
+                yield from search(text, a, min(b, len(text)))
 
     def matches(self, text: str) -> list[re.Match]:
         """Non-overlapping matches, leftmost first (as one alternation would find them)."""
