@@ -411,21 +411,33 @@ CHECKS: dict[str, Callable[[str, re.Match, str], bool]] = {
     "moderate_ok": moderate_ok,
     "no_water_landing": no_water_landing,
     "not_ditransitive": not_ditransitive,
-    "not_photo": lambda s, m, text: not _ctx("PHOTO").search(s),
-    "not_medical": lambda s, m, text: not _ctx("MEDICAL").search(s),
-    "not_help_context": lambda s, m, text: not _ctx("HELP_CONTEXT").search(s),
-    "not_care": lambda s, m, text: not _ctx("CARE").search(s),
+    "not_photo": lambda s, m, text: not _mentions("PHOTO", s),
+    "not_medical": lambda s, m, text: not _mentions("MEDICAL", s),
+    "not_help_context": lambda s, m, text: not _mentions("HELP_CONTEXT", s),
+    "not_care": lambda s, m, text: not _mentions("CARE", s),
     "weapon_in_sentence": lambda s, m, text: bool(LEXICON.words["WEAPON"].search(s)),
     # "you're next" is a threat with a weapon or death in the sentence (emoji read as words: "🔪 you're next");
     # the other phrases of its pattern are threats on their own
     "weapon_or_threat": lambda s, m, text: not m.group(0).endswith("next") or bool(
         LEXICON.words["WEAPON"].search(s) or re.search(r"\b(?:dead|die|coffin|grave|blood)\b", s)),
-    "two_sex_acts": lambda s, m, text: len({c.group(0) for c in _ctx("SEX_ACT").finditer(s)}) >= 2,
+    "two_sex_acts": lambda s, m, text: _sex_acts(s) >= 2,
     "group_in_text": lambda s, m, text: _group_in(text),
     "group_in_sentence": lambda s, m, text: _group_in(s),
     "graphic": lambda s, m, text: _graphic(s),
-    "not_gore_context": lambda s, m, text: not _ctx("GORE_CONTEXT").search(s),
+    "not_gore_context": lambda s, m, text: not _mentions("GORE_CONTEXT", s),
 }
+
+
+# what a check reads of the sentence alone, once per sentence: a window dense with matches asks for each match
+@lru_cache(maxsize=1024)
+def _mentions(context: str, sentence: str) -> bool:
+    return bool(_ctx(context).search(sentence))
+
+
+@lru_cache(maxsize=256)
+def _sex_acts(sentence: str) -> int:
+    """How many different sexual acts the sentence names."""
+    return len({c.group(0) for c in _ctx("SEX_ACT").finditer(sentence)})
 
 GRAPHIC_WORDS = 3  # different words of injury or death in one sentence that make a description graphic
 
