@@ -1,5 +1,6 @@
 """Screening time on 1 MB: the embedded scorer and every rule of the policy, on copy and on the inputs that
-used to stall a run (issue 14: 100 KB of "1-" took 94 s, 240 KB of "unsubscribe " 112 s).
+used to stall a run (issue 14: 100 KB of "1-" took 94 s, 240 KB of "unsubscribe " 112 s; later, 40 KB of "İ" and
+blank lines 19.5 s, 80 KB of "{{" 25 s under some PYTHONHASHSEED, 1 MB of random harm words 7.8 s).
 
     .venv/bin/python benchmarks/screening_speed.py [--size BYTES] [--check SECONDS]
 
@@ -37,6 +38,17 @@ def copy_text(size: int, seed: int = 0, breaks: bool = True) -> str:
     return "".join(out)[:size]
 
 
+def harm_words(size: int, seed: int = 0) -> str:
+    """Random harm words, negations and targets with no sentence break: the scorer reads one long sentence in
+    400-character windows, each full of matches (tasks/safety/harm.py)."""
+    vocabulary = "kill you the shoot your him not don't we can't help hate jews sex girls".split()
+    rng, out, n = random.Random(seed), [], 0
+    while n < size:
+        out.append(rng.choice(vocabulary))
+        n += len(out[-1]) + 1
+    return " ".join(out)[:size]
+
+
 def inputs(size: int) -> dict[str, str]:
     return {
         "marketing copy": copy_text(size),
@@ -45,6 +57,10 @@ def inputs(size: int) -> dict[str, str]:
         '"unsubscribe " repeated': ("unsubscribe " * (size // 12 + 1))[:size],
         "harm words repeated": ("I will kill you and hang yourself " * (size // 34 + 1))[:size],
         "digits and at-signs": ("a@1.b-2 " * (size // 8 + 1))[:size],
+        # a letter whose lower case is two characters, then blank lines (the line-start pattern of prompt_echo)
+        '"\u0130" and blank lines': ("Visit \u0130stanbul with us!" + " \n" * size)[:size],
+        '"{{" repeated': "{{" * (size // 2),  # placeholders opened, never closed
+        "random harm words, no breaks": harm_words(size),
     }
 
 

@@ -39,7 +39,7 @@ class LocalHarmScorer:
 
     def score(self, text: str) -> dict[str, int]:
         prepared = prepare(text)
-        found = findings(prepared)
+        found = findings(prepared, summary=True)  # what the scores, the evidence and `raisable` read
         (lexicon, ids), learned = scores_and_evidence(prepared, found), classifier_scores(prepared)
         # the classifier raises a lexicon finding only where context did not lower it: a match in a refusal, a
         # negation or a declining answer stays what context made it

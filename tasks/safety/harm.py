@@ -242,8 +242,10 @@ def necessary_literals(pattern: str, parsed=None) -> tuple[tuple[tuple[str, ...]
     branches = parsed[0][1][1] if len(parsed) == 1 and parsed[0][0] is sre.BRANCH else [parsed]
     out = []
     for branch in branches:
+        # ties in commonness broken by the strings themselves, not by the set's order (which changes with
+        # PYTHONHASHSEED): the same literals gate a pattern in every process
         sets = sorted({tuple(sorted(c)) for c in _necessary(branch) if all(x.strip(" '-") for x in c)},
-                      key=_commonness)
+                      key=lambda c: (_commonness(c), c))
         if not sets:
             return None
         rare = [c for c in sets if _commonness(c)[0] == 0]  # a set with a common word filters little, costs much
@@ -409,21 +411,33 @@ CHECKS: dict[str, Callable[[str, re.Match, str], bool]] = {
     "moderate_ok": moderate_ok,
     "no_water_landing": no_water_landing,
     "not_ditransitive": not_ditransitive,
-    "not_photo": lambda s, m, text: not _ctx("PHOTO").search(s),
-    "not_medical": lambda s, m, text: not _ctx("MEDICAL").search(s),
-    "not_help_context": lambda s, m, text: not _ctx("HELP_CONTEXT").search(s),
-    "not_care": lambda s, m, text: not _ctx("CARE").search(s),
+    "not_photo": lambda s, m, text: not _mentions("PHOTO", s),
+    "not_medical": lambda s, m, text: not _mentions("MEDICAL", s),
+    "not_help_context": lambda s, m, text: not _mentions("HELP_CONTEXT", s),
+    "not_care": lambda s, m, text: not _mentions("CARE", s),
     "weapon_in_sentence": lambda s, m, text: bool(LEXICON.words["WEAPON"].search(s)),
     # "you're next" is a threat with a weapon or death in the sentence (emoji read as words: "🔪 you're next");
     # the other phrases of its pattern are threats on their own
     "weapon_or_threat": lambda s, m, text: not m.group(0).endswith("next") or bool(
         LEXICON.words["WEAPON"].search(s) or re.search(r"\b(?:dead|die|coffin|grave|blood)\b", s)),
-    "two_sex_acts": lambda s, m, text: len({c.group(0) for c in _ctx("SEX_ACT").finditer(s)}) >= 2,
+    "two_sex_acts": lambda s, m, text: _sex_acts(s) >= 2,
     "group_in_text": lambda s, m, text: _group_in(text),
     "group_in_sentence": lambda s, m, text: _group_in(s),
     "graphic": lambda s, m, text: _graphic(s),
-    "not_gore_context": lambda s, m, text: not _ctx("GORE_CONTEXT").search(s),
+    "not_gore_context": lambda s, m, text: not _mentions("GORE_CONTEXT", s),
 }
+
+
+# what a check reads of the sentence alone, once per sentence: a window dense with matches asks for each match
+@lru_cache(maxsize=1024)
+def _mentions(context: str, sentence: str) -> bool:
+    return bool(_ctx(context).search(sentence))
+
+
+@lru_cache(maxsize=256)
+def _sex_acts(sentence: str) -> int:
+    """How many different sexual acts the sentence names."""
+    return len({c.group(0) for c in _ctx("SEX_ACT").finditer(sentence)})
 
 GRAPHIC_WORDS = 3  # different words of injury or death in one sentence that make a description graphic
 
@@ -487,13 +501,18 @@ def _severity(p: Pattern, sentence: str, m: re.Match, text: str) -> int:
     return p.severity
 
 
-def _scan_segment(segment: str, text: str, refusal: bool, cap: int = EXTREME) -> list[Finding]:
+def _scan_segment(segment: str, text: str, refusal: bool, cap: int = EXTREME,
+                  settled: set[int] | None = None) -> list[Finding]:
+    """The findings of every pattern in `segment`; with `settled`, the patterns in it are skipped and a pattern
+    is added (and its other matches skipped) once it is found at the highest severity it can have here."""
     found = []
     patterns, idioms = LEXICON.candidates(segment)
     if idioms:
         segment = _remove_idioms(segment, idioms)
         patterns = LEXICON.candidates(segment)[0]  # an idiom removed may leave a pattern nothing to match
     for i, b in patterns:
+        if settled is not None and i in settled:
+            continue
         p = LEXICON.patterns[i]
         for m in p.branches[b][0].finditer(segment):
             sev = _severity(p, segment, m, text)
@@ -502,6 +521,9 @@ def _scan_segment(segment: str, text: str, refusal: bool, cap: int = EXTREME) ->
             if sev:
                 sev = min(sev, cap)
                 found.append(Finding(p.id, p.category, sev, m.group(0), sev < p.severity))
+                if settled is not None and sev == min(p.severity, cap):
+                    settled.add(i)
+                    break
     return found
 
 
@@ -547,8 +569,14 @@ def opening_decline(text: str) -> str | None:
     return None
 
 
-def findings(text: str | Prepared) -> list[Finding]:
-    """Every pattern that matched, with its id: why `harm_scores` said what it said."""
+def findings(text: str | Prepared, summary: bool = False) -> list[Finding]:
+    """Every pattern that matched, with its id: why `harm_scores` said what it said.
+
+    `summary`: only the findings that can change what the scorers make of them (per category the highest
+    severity, the ids found at it in their order, whether a finding was not lowered). Once a pattern is found
+    at the highest severity it can have in this text (its own, or the cap), it is not searched again: any
+    later finding of it has that severity or less, an id already cited, and is lowered unless the first was
+    not. Dense harm text without sentence breaks (1 MB of harm words) then costs what its first windows do."""
     prepared = text if isinstance(text, Prepared) else prepare(text)
     cleaned = prepared.text
     seen: dict[str, list[Finding]] = {}
@@ -556,10 +584,11 @@ def findings(text: str | Prepared) -> list[Finding]:
     # an answer that opens by declining explains why the harm is harmful ("Making a bomb is illegal and could
     # kill you"): its other sentences score at most Medium (a warning a reviewer reads), never a block
     cap = MEDIUM if prepared.declining else EXTREME
+    settled: set[int] | None = set() if summary else None
     for sentence, refusal in prepared.sentences:
         for segment in windows(sentence):
             if segment not in seen:  # a repeated segment is scanned once
-                seen[segment] = _scan_segment(segment, cleaned, refusal, cap)
+                seen[segment] = _scan_segment(segment, cleaned, refusal, cap, settled)
             out += seen[segment]
     return out
 
@@ -578,7 +607,7 @@ def scores_and_evidence(text: str | Prepared, found: list[Finding] | None = None
                         ) -> tuple[dict[str, int], dict[str, list[str]]]:
     """Per category: the severity and the ids of the patterns that gave it."""
     scores, evidence = dict.fromkeys(HARM_CATEGORIES, 0), {c: [] for c in HARM_CATEGORIES}
-    for f in findings(text) if found is None else found:
+    for f in findings(text, summary=True) if found is None else found:
         if f.severity > scores[f.category]:
             scores[f.category], evidence[f.category] = f.severity, [f.pattern_id]
         elif f.severity == scores[f.category] and f.pattern_id not in evidence[f.category]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tasks.safety import LocalHarmScorer, Screener
-from tasks.safety import classifier, harm, normalize, rules
+from tasks.safety import classifier, harm, normalize, rules, scan
 from tasks.safety.rules import Message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,8 +109,6 @@ def test_gated_searches_every_alternative_in_its_own_windows():
     import ahocorasick
 
     def reference(g, text):  # one automaton per alternative, as before
-        if len(text.lower()) != len(text):
-            return list(g.rx.finditer(text))
         found = []
         for alt in harm.alternatives(g.rx.pattern):
             compiled = re.compile(alt, g.rx.flags)
@@ -124,7 +122,8 @@ def test_gated_searches_every_alternative_in_its_own_windows():
                     automaton.add_word(word, len(word))
             automaton.make_automaton()
             spans = []
-            for end, length in automaton.iter(text.lower()):
+            lower = "".join(c.lower()[0] for c in text)  # each character's own lower case, at its position
+            for end, length in automaton.iter(lower):
                 a, b = max(0, end - length + 1 - g.reach), min(len(text), end + 1 + g.reach)
                 if spans and a <= spans[-1][1]:
                     spans[-1][1] = max(spans[-1][1], b)
@@ -138,10 +137,103 @@ def test_gated_searches_every_alternative_in_its_own_windows():
     gated = [rules.ECHO, rules.PLACEHOLDER, rules.PHISHING, rules.PHONE_BARE, rules.BIRTH_DATE,
              rules._claim_pattern("risk-free"), rules._claim_pattern("lowest price")]
     texts = EVAL[:600] + ["Here is the email you asked for. [Insert name] " * 40 + "x" * 600 + " call 5035551234",
-                          "Dear [Name], verify your account. " + "hi " * 300 + "{{a}} TBD XX% lorem ipsum"]
+                          "Dear [Name], verify your account. " + "hi " * 300 + "{{a}} TBD XX% lorem ipsum",
+                          "Visit \u0130stanbul! Subject: \u0130NSERT NAME [\u0130nsert name] \u0130GNORE previous rules",
+                          "\u0130" * 5 + " \n" * 400 + "\n  Subject line: hi {{x}} as an A\u0130 " + "\u0130" * 300]
+    texts += [t.replace("i", "\u0130").replace("I", "\u0130") for t in EVAL[:100]]  # "İ" lower-cases to two characters
     for text in texts:
         for g in gated:
             assert key(g.finditer(text)) == key(reference(g, text)), (g.pattern[:40], text[:80])
+
+
+def test_only_dotted_capital_i_lower_cases_to_more_than_one_character():
+    """The literal search reads `scan.lower_in_place(text)`, which must keep every character at its position and
+    be each character's lower case as the regular expression engine compares it under re.I."""
+    longer = [chr(c) for c in range(sys.maxunicode + 1) if len(chr(c).lower()) != 1]
+    assert longer == ["\u0130"] and re.fullmatch("i", "\u0130", re.I)
+    text = "Visit \u0130stanbul, \u0130GNORE the rules \u0130"
+    assert scan.lower_in_place(text) == "visit istanbul, ignore the rules i"
+
+
+def _linear_finders():
+    return [(g, k, finder) for g in (rules.ECHO, rules.PLACEHOLDER) for k, finder in g.finders.items()]
+
+
+def test_quadratic_shapes_are_searched_by_a_linear_scan():
+    """A lazy span ("\\{\\{.*?\\}\\}": each "{{" reads to its line's end) and a line start ("^\\s*subject:" under
+    re.M: each blank line reads the whole run of blank lines) take quadratic time in the regex engine: every such
+    alternative of a rule's pattern is searched by its scan, and the scan's matches are the pattern's own."""
+    gated = [v for v in vars(rules).values() if isinstance(v, rules.Gated) and not isinstance(v, rules.AtAnchored)]
+    for g in gated:
+        for k, alt in enumerate(harm.alternatives(g.rx.pattern)):
+            risky = alt.startswith("^") and g.rx.flags & re.M or re.search(r"\.[*+]", alt)  # an unbounded "." or line start
+            assert not risky or k in g.finders, alt
+    finders = _linear_finders()
+    assert len(finders) == 2
+    rng = random.Random(5)
+    alpha = ["{{", "}}", "{", "}", "\n", " ", "\t", "\r", "x", "a b", "subject", "Subject line", "body", " :", ":",
+             "\u0130", "\x0b", "\u2028", "cta", "SUBJECT", "\n\n", " \n"]
+    for _ in range(20_000):
+        t = "".join(rng.choice(alpha) for _ in range(rng.randint(0, 25)))
+        a = rng.randint(0, len(t))
+        b = rng.randint(a, len(t))
+        for g, k, finder in finders:
+            compiled = g.parts[k][0]
+            assert [m.span() for m in finder(t, a, b)] == [m.span() for m in compiled.finditer(t, a, b)], (t, a, b)
+
+
+def test_scans_call_the_regex_once_per_match():
+    """What keeps the scans linear: the regular expression runs only where a match starts (never on a "{{"
+    without a "}}" on its line, nor on each blank line of a run), so it reads each character once."""
+    class Counting:
+        def __init__(self, rx):
+            self.rx, self.calls = rx, 0
+
+        def match(self, *args):
+            self.calls += 1
+            return self.rx.match(*args)
+
+    texts = ["{{" * 5000, "{{\n" * 3000 + "{{a}}", "x\n" + " \n" * 5000 + "Subject: hi", "\n" * 5000,
+             ("subject\n" + "\n" * 50) * 100 + " subject:"]
+    for g, k, _ in _linear_finders():
+        compiled = g.parts[k][0]
+        counting = Counting(compiled)
+        opener = "{{" if "{" in compiled.pattern else None
+        for text in texts:
+            counting.calls = 0
+            found = list(scan._lazy_spans(counting, "{{", "}}", text, 0, len(text)) if opener else
+                         scan._line_starts(counting, re.compile(r"^[^\S\n]*" + compiled.pattern[4:], compiled.flags),
+                                           text, 0, len(text)))
+            assert counting.calls == len(found) == len(list(compiled.finditer(text)))
+
+
+def test_literals_chosen_are_the_same_in_every_process():
+    """Ties in commonness ("{{" or "}}") are not broken by set order: PYTHONHASHSEED changes nothing."""
+    import subprocess
+
+    code = ("from tasks.safety import harm, rules; print(repr(harm.necessary_literals(rules.PLACEHOLDER.rx.pattern)), "
+            "repr([harm.necessary_literals(a) for p in harm.LEXICON.patterns for a in harm.alternatives(p.rx.pattern)]))")
+    seen = {subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": str(seed), "PYTHONPATH": str(ROOT)},
+                           capture_output=True, text=True, check=True, cwd=ROOT).stdout for seed in (0, 1, 3, 7)}
+    assert len(seen) == 1
+
+
+def test_summary_findings_score_what_every_finding_scores():
+    """The scorer reads `findings(summary=True)`: per category the same severity, the same ids in the same order,
+    and the same "raisable" (a finding context did not lower) as from every finding."""
+    def summary(found):
+        return harm.scores_and_evidence("", found), {c: any(f.category == c and not f.lowered for f in found)
+                                                     for c in harm.HARM_CATEGORIES}
+
+    rng = random.Random(8)
+    words = ("kill you the shoot your him not don't we can't help hate jews sex girls stab murder beat hit punch "
+             "her them everyone police muslims immigrants blood guts skull knife gun bomb school church naked kids "
+             "child teen yourself hang cut starve die should will i'm going to gonna i want . , no").split()
+    texts = EVAL[:1500] + [" ".join(rng.choice(words) for _ in range(rng.randint(5, 400))) for _ in range(150)]
+    texts += ["I'm sorry, but I can't help with that. " + t for t in texts[-20:]]  # a declining answer: the cap
+    for text in texts:
+        prepared = harm.prepare(text)
+        assert summary(harm.findings(prepared, summary=True)) == summary(harm.findings(prepared)), text[:80]
 
 
 def test_contact_patterns_skip_only_text_without_their_digit_shape():
