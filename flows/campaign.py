@@ -270,7 +270,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 if saved := run.reuse("generate+screen"):
                     variants = [Variant(**v) for v in saved["variants"]]
                     control = Variant(**saved["control"]) if saved.get("control") else None
-                    send_facts["rollout_plan"] = saved.get("rollout_plan")
+                    if saved.get("rollout_plan") is not None:  # as a run that was not stopped: a rollout's only
+                        send_facts["rollout_plan"] = saved["rollout_plan"]
                 else:
                     if source:  # the winners, screened again under today's policy in this run's own log
                         control = screen_control(screener, audit, source["control"])
