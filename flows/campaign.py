@@ -325,7 +325,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 history = None
                 if run.reuse("design") is None:
                     design = design_record(run_id, profiles, variants, assignments, weights, exp, power_rows,
-                                           declarations(consent, policy), consent, policy.policy_version,
+                                           declarations(consent, policy, exp), consent, policy.policy_version,
                                            send_facts)
                     run.write_json("design.json", design)
                     run.write_text("design.md", design_markdown(design))
