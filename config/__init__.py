@@ -79,6 +79,20 @@ class Generation(_Strict):
         return self
 
 
+def _a_statement(text: str | None) -> str | None:
+    """A reason a person wrote: at least ten characters, three of them letters (not blanks or dots)."""
+    if text is not None and (len(text.strip()) < 10 or sum(c.isalpha() for c in text) < 3):
+        raise ValueError(f"{text!r} is not a reason: write in words why (at least 10 characters)")
+    return text.strip() if text is not None else None
+
+
+class Weakened(_Strict):
+    reason: str = Field(description="why this campaign may be screened under a weaker policy")
+    approved_by: str = ""
+
+    _reason = field_validator("reason")(classmethod(lambda cls, v: _a_statement(v)))
+
+
 class Experiment(_Strict):
     control_weight: float = Field(0.25, gt=0, lt=1)
     holdout_weight: float = Field(0.0, ge=0, lt=0.5)
@@ -98,10 +112,17 @@ class Experiment(_Strict):
     capped_metrics: list[str] | None = Field(None, description="metrics to cap; default: revenue-like names")
     guardrails: list[str] = Field(list(GUARDRAILS), description="rates an arm must not raise significantly "
                                   "(one-sided); an arm that does is flagged and cannot win")
+    guardrails_weakened: Weakened | None = Field(None, description="required when `guardrails` leaves out one of "
+                                                 "the defaults (unsubscribed, complained)")
 
     @property
     def primary(self) -> str:
         return self.primary_metric or self.metrics[0]
+
+    @property
+    def guardrails_dropped(self) -> list[str]:
+        """The default guardrails this experiment leaves out (each a weakening that must be stated)."""
+        return [g for g in GUARDRAILS if g not in self.guardrails]
 
     def caps(self) -> dict[str, float]:
         """metric -> winsorising percentile for the metrics this experiment caps."""
@@ -126,6 +147,10 @@ class Experiment(_Strict):
             raise ValueError(problem)
         if problem := unknown_names(self.guardrails, GUARDRAILS, "guardrail"):
             raise ValueError(problem)
+        if (dropped := self.guardrails_dropped) and self.guardrails_weakened is None:
+            raise ValueError(f"guardrails leave out {', '.join(dropped)}: an arm that raises them could win unnoticed. "
+                             "Restore them, or state why with `guardrails_weakened: {reason: ..., approved_by: ...}` "
+                             "under experiment; that statement then heads the design and the report")
         if len(set(self.metrics)) != len(self.metrics):
             raise ValueError(f"metrics are listed twice: {self.metrics}")
         bad = {a: w for a, w in (self.treatment_weights or {}).items()
@@ -227,20 +252,6 @@ class Campaign(_Strict):
                                     "strategy in simulation.effects"):
             raise ValueError(problem)
         return self
-
-
-def _a_statement(text: str | None) -> str | None:
-    """A reason a person wrote: at least ten characters, three of them letters (not blanks or dots)."""
-    if text is not None and (len(text.strip()) < 10 or sum(c.isalpha() for c in text) < 3):
-        raise ValueError(f"{text!r} is not a reason: write in words why (at least 10 characters)")
-    return text.strip() if text is not None else None
-
-
-class Weakened(_Strict):
-    reason: str = Field(description="why this campaign may be screened under a weaker policy")
-    approved_by: str = ""
-
-    _reason = field_validator("reason")(classmethod(lambda cls, v: _a_statement(v)))
 
 
 class Policy(_Strict):

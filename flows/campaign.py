@@ -270,7 +270,8 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 if saved := run.reuse("generate+screen"):
                     variants = [Variant(**v) for v in saved["variants"]]
                     control = Variant(**saved["control"]) if saved.get("control") else None
-                    send_facts["rollout_plan"] = saved.get("rollout_plan")
+                    if saved.get("rollout_plan") is not None:  # as a run that was not stopped: a rollout's only
+                        send_facts["rollout_plan"] = saved["rollout_plan"]
                 else:
                     if source:  # the winners, screened again under today's policy in this run's own log
                         control = screen_control(screener, audit, source["control"])
@@ -324,7 +325,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
                 history = None
                 if run.reuse("design") is None:
                     design = design_record(run_id, profiles, variants, assignments, weights, exp, power_rows,
-                                           declarations(consent, policy), consent, policy.policy_version,
+                                           declarations(consent, policy, exp), consent, policy.policy_version,
                                            send_facts)
                     run.write_json("design.json", design)
                     run.write_text("design.md", design_markdown(design))
@@ -334,25 +335,26 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             if approval is None or approval["decision"] == "reject":
                 return ended(run, approval, sealed)
             metrics, alpha, correction = sealed["metrics"], sealed["alpha"], sealed["correction"]  # as approved
+            unused = None  # recipients whose merge values did not read as a name (exported runs)
             if export:
                 with run.stage("export"):
                     if saved := run.reuse("export"):
                         scale.restore(run.path, "export", saved.get("parts"))
-                        seeded = saved["seeds"]
+                        seeded, unused = saved["seeds"], saved.get("merge_values_unused")
                     else:
                         messages = {v.variant_id: v for v in variants if v.status == "passed"}
                         if control:
                             messages[control.variant_id] = control
-                        pieces = scale.export(run.path, messages, brand, campaign.send, run_id, seeds,
-                                              control.variant_id if control else None)
+                        pieces, unused = scale.export(run.path, messages, brand, campaign.send, run_id, seeds,
+                                                      control.variant_id if control else None)
                         seeded = stages.export_sends(run, audit, pieces, messages, brand, campaign.send, seeds,
-                                                     sent_sha)
+                                                     sent_sha, unused)
                         seal(run.path)
                         run.finish("export", ["sends.csv", *scale.files(run.path, "export")],
-                                   parts=scale.files(run.path, "export"), seeds=seeded)
+                                   parts=scale.files(run.path, "export"), seeds=seeded, merge_values_unused=unused)
                 if not run.is_done("outcomes"):
                     if not events:
-                        return awaiting_outcomes(run, run_id, sealed)
+                        return awaiting_outcomes(run, run_id, sealed, unused)
                     with run.stage("outcomes"):
                         read = stages.read_events(run, audit, events, events_format, scale.parts["export"], seeded,
                                                   str(scale.staged))
@@ -432,7 +434,7 @@ def campaign_flow(customers: str | None = None, transactions: str | None = None,
             manifest.update(send=sealed.get("send") or send_facts,
                             outcomes_read_back=outcome_counts, guardrails_flagged=int(guards["flagged"].sum()),
                             consent=consent, declarations=sealed["declarations"], personal_data_columns=personal,
-                            approval=approval, stages_reused=run.reused, **scale.record(),
+                            approval=approval, stages_reused=run.reused, **scale.record(), merge_values_unused=unused,
                             cuped_skipped={m: c for m, c in exp.covariates.items() if c not in customer_columns})
             if hasattr(generator, "usage_report"):  # tokens and cost of a model-backed generator
                 manifest["generation_usage"] = generator.usage_report()
@@ -507,10 +509,12 @@ def exported(audit_path: Path) -> str | None:
     return next((r.get("content_sha256") or "?" for r in reversed(rows) if r.get("event") == "export"), None)
 
 
-def awaiting_outcomes(run: RunDir, run_id: str, design: dict) -> dict:
-    """Exported: the run waits for `cpo outcomes`; its manifest says so (nothing measured yet, nothing simulated)."""
+def awaiting_outcomes(run: RunDir, run_id: str, design: dict, merge_values_unused: int | None) -> dict:
+    """Exported: the run waits for `cpo outcomes`; its manifest says so (nothing measured yet, nothing simulated)
+    and counts the recipients whose merge values were not used (not a name: the fallback took their place)."""
     manifest = {"run_id": run_id, "status": "awaiting_outcomes", "simulated": False, "awaiting_outcomes": True,
-                "sends": {"file": "sends.csv", "sha256": sha256_of(run.path / "sends.csv")},
+                "sends": {"file": "sends.csv", "sha256": sha256_of(run.path / "sends.csv"),
+                          "merge_values_unused": merge_values_unused},
                 "seconds": run.seconds}
     run.write_json("manifest.json", manifest)
     seal(run.path)

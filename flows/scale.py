@@ -225,9 +225,10 @@ class Partitioned:
         return true_lifts(merge_truth(sums))
 
     def export(self, run_path: Path, messages: dict, brand, send, run_id: str, seeds: pl.DataFrame | None,
-               control_id: str | None) -> list[str]:
+               control_id: str | None) -> tuple[list[str], int]:
         """Each partition's messages rendered, and who was sent what (stages/export/); returns the rendered pieces
-        of sends.csv in order (in the staging folder: sends.csv is what stays)."""
+        of sends.csv in order (in the staging folder: sends.csv is what stays) and how many recipients' merge
+        values were not used (not a name: the fallback took their place)."""
         count = len(self.parts["assign"])
         prefixes = [str(self.staged / "sends" / f"part-{i:05d}") for i in range(count)]
         outputs = [P.part_path(run_path / "stages" / "export", i) for i in range(count)]
@@ -238,7 +239,7 @@ class Partitioned:
                                         for a, c, p, d in zip(self.parts["assign"], self.parts["segment"], prefixes,
                                                               outputs)])
         self.parts["export"] = outputs
-        return [piece for part in pieces for piece in part]
+        return [piece for part, _ in pieces for piece in part], sum(unused for _, unused in pieces)
 
     def outcomes(self, run_path: Path, read: dict, seeds: pl.DataFrame, analysed_only: bool) -> list[dict]:
         """Each partition's recipients' outcomes from the events `stages.read_events` kept (stages/outcomes/:

@@ -180,12 +180,14 @@ def publish_report(markdown: str, audit_summary: list[dict] | None = None, key: 
 
 @task(name="export-sends", cache_policy=NO_CACHE)
 def export_sends(run, audit: AuditLog, pieces: list[str], messages: dict[str, Variant], brand, send,
-                 seeds: pl.DataFrame | None, sent_sha: str | None = None) -> pl.DataFrame:
+                 seeds: pl.DataFrame | None, sent_sha: str | None = None, merge_values_unused: int = 0) -> pl.DataFrame:
     """sends.csv (and Parquet for large campaigns) from the partitions' rendered pieces and the seeds' messages,
     after approval, recorded in the audit log as an `export` event carrying its SHA-256. With `sent_sha` (the
     audit log already records the export: a run stopped before its stage was marked done, or whose export
     partitions changed since) nothing is exported again: the pieces rendered again must give the very file that
-    was sent, or the run stops. Returns who among the seeds was sent what, for reading the outcomes back."""
+    was sent, or the run stops. `merge_values_unused` (recipients whose merge values did not read as a name and
+    got the fallback) is logged, counted and never named. Returns who among the seeds was sent what, for reading
+    the outcomes back."""
     from tasks.experiment.sends import render_sends, seeds_sent
     from tasks.rundir import sha256_of
 
@@ -214,6 +216,10 @@ def export_sends(run, audit: AuditLog, pieces: list[str], messages: dict[str, Va
     else:
         get_run_logger().warning("the export recorded in the audit log was rendered again from this run's stages and "
                                  "gives the same sends.csv (SHA-256 %s…); nothing was exported again", sent_sha[:12])
+    if merge_values_unused:
+        get_run_logger().warning("%d recipients' merge values do not read as a name (a link, an address, digits, "
+                                 "markup, a sentence): their messages use the fallback (send.merge_fallbacks)",
+                                 merge_values_unused)
     return seeds_sent(seed_sends)
 
 

@@ -28,6 +28,7 @@ docs folder, ~0.03 s to build) so later calls only pay for the validation itself
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import logging
 import os
@@ -107,9 +108,18 @@ class CheckpointResult:
         return "\n".join(lines)
 
 
+def _shown(value) -> str:
+    """A cell as a person reads it: quoted text, a timestamp or date in ISO 8601, a missing value blank ('')."""
+    if value is None:
+        return "''"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return repr(value.isoformat())
+    return repr(value)
+
+
 def _format_example(example: dict) -> str:
     row = example.get("row")
-    body = ", ".join(f"{k}={v!r}" for k, v in example.items() if k != "row")
+    body = ", ".join(f"{k}={_shown(v)}" for k, v in example.items() if k != "row")
     if len(body) > 240:
         body = body[:237] + "..."
     return f"row {row}: {body}"

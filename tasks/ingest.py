@@ -75,18 +75,53 @@ def to_number(df: pl.DataFrame, column: str, source: Path) -> pl.DataFrame:
     return df.with_columns(value.alias(column))
 
 
+ISO_DATE = r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ]\S.*)?$"  # year first: YYYY-MM-DD, optionally a time
+DAY_MONTH = r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:[T ]\S.*)?$"  # DD/MM/YYYY or MM/DD/YYYY (also with dots)
+DATE_FIX = ("convert the column to ISO dates (YYYY-MM-DD; in a spreadsheet: format the cells as yyyy-mm-dd and "
+            "save as CSV)")
+
+
+def transaction_days(tx: pl.DataFrame, source: Path) -> pl.Series:
+    """The `date` column as dates, never guessed: ISO (YYYY-MM-DD, optionally with a time) row by row; a
+    DD/MM/YYYY or MM/DD/YYYY form (slashes or dots) only when the whole column decides which: some first number
+    above 12 makes every such row day-first, some second number above 12 month-first; both, or neither (every
+    number ≤ 12, as in a US file of early days), is refused naming the rows, as is anything else."""
+    text = pl.col("date").cast(pl.String).str.strip_chars()
+    iso, other = text.str.extract_groups(ISO_DATE), text.str.extract_groups(DAY_MONTH)
+    first, second = other.struct.field("1").cast(pl.Int32), other.struct.field("2").cast(pl.Int32)
+    facts = tx.select((first > 12).any().alias("day_first"), (second > 12).any().alias("month_first"),
+                      text.str.contains(DAY_MONTH).fill_null(False).any().alias("slashed")).row(0, named=True)
+    slashed = text.str.contains(DAY_MONTH).fill_null(False)
+    if facts["day_first"] and facts["month_first"]:
+        raise InputError(f"{source}: column 'date' mixes day-first (DD/MM/YYYY) and month-first (MM/DD/YYYY) dates, "
+                         f"e.g. {examples(tx, slashed & ((first > 12) | (second > 12)), ['customer_id', 'date'])}; "
+                         f"{DATE_FIX}")
+    if facts["slashed"] and not (facts["day_first"] or facts["month_first"]):
+        raise InputError(f"{source}: column 'date' holds dates such as 03/04/2025 that read as day-first "
+                         "(DD/MM/YYYY) and as month-first (MM/DD/YYYY): no day in the column is above 12, so which "
+                         f"is meant cannot be told, e.g. {examples(tx, slashed, ['customer_id', 'date'])}; {DATE_FIX}")
+    day, month = (first, second) if facts["day_first"] else (second, first)
+
+    def ymd(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:
+        return pl.concat_str([y, m.cast(pl.String).str.zfill(2), d.cast(pl.String).str.zfill(2)], separator="-")
+
+    parsed = pl.coalesce(ymd(iso.struct.field("1"), iso.struct.field("2"), iso.struct.field("3")),
+                         ymd(other.struct.field("3"), month, day)).str.to_date("%Y-%m-%d", strict=False)
+    bad = parsed.is_null()
+    if tx.select(bad.any()).item():
+        raise InputError(f"{source}: column 'date' must hold dates (YYYY-MM-DD, optionally with a time; DD/MM/YYYY "
+                         "or MM/DD/YYYY when the column shows which); bad rows: "
+                         f"{examples(tx, bad, ['customer_id', 'date'])}; {DATE_FIX}")
+    return tx.select(parsed.alias("date")).to_series()
+
+
 def rfm_from_transactions(tx: pl.DataFrame, source: Path) -> pl.DataFrame:
     """Recency (days before the day after the last transaction), frequency (count), monetary (sum)."""
     require(tx, ["customer_id", "date", "amount"], source)
     if tx.height == 0:
         raise InputError(f"{source}: has a header but no transactions")
     tx = to_number(tx.with_columns(pl.col("customer_id").cast(pl.String).str.strip_chars()), "amount", source)
-    day = pl.col("date").cast(pl.String).str.strip_chars().str.to_date(strict=False)
-    bad = day.is_null()
-    if tx.select(bad.any()).item():
-        raise InputError(f"{source}: column 'date' must hold dates (YYYY-MM-DD); bad rows: "
-                         f"{examples(tx, bad, ['customer_id', 'date'])}")
-    tx = tx.with_columns(day.alias("date"))
+    tx = tx.with_columns(transaction_days(tx, source).alias("date"))
     as_of = tx["date"].max() + timedelta(days=1)
     return tx.group_by("customer_id").agg(
         ((pl.lit(as_of) - pl.col("date").max()).dt.total_days()).cast(pl.Float64).alias("recency_days"),

@@ -158,7 +158,7 @@ def next_command(run_dir: Path, status: dict) -> str:
     return "nothing: the run has ended"
 
 
-def declarations(consent: dict, policy) -> list[str]:
+def declarations(consent: dict, policy, experiment=None) -> list[str]:
     """What the operator declared instead of the data or the default policy proving it: heads design and report."""
     out = []
     if consent.get("basis"):
@@ -168,4 +168,9 @@ def declarations(consent: dict, policy) -> list[str]:
         who = f" (approved by {policy.weakened.approved_by})" if policy.weakened.approved_by else ""
         out.append(f"Screening policy WEAKER than the floor{who}: \"{policy.weakened.reason}\" — "
                    + "; ".join(policy.weaker_than_floor) + ".")
+    if experiment is not None and experiment.guardrails_dropped:
+        stated = experiment.guardrails_weakened
+        who = f" (approved by {stated.approved_by})" if stated.approved_by else ""
+        out.append(f"Guardrails WEAKENED{who}: \"{stated.reason}\" — not checked: "
+                   + ", ".join(experiment.guardrails_dropped) + ".")
     return out

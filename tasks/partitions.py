@@ -132,21 +132,23 @@ RENDER_ROWS = 50_000  # recipients rendered at a time: a rendered message is ~1 
 
 def export_part(assign_src: str, customers_src: str, messages: dict, brand, fallbacks: dict, run_id: str,
                 mailto: str | None, seeds: pl.DataFrame | None, control_id: str | None, sends_dst: str,
-                dst: str) -> list[str]:
+                dst: str) -> tuple[list[str], int]:
     """One partition's messages rendered, RENDER_ROWS recipients at a time, each piece of sends.csv a file
     (`sends_dst`-NNN.parquet, in order: held whole one at a time; the seeds' ids are checked against this
     partition's customers, their messages are rendered once by the flow), and who was sent what (`dst`: the
-    outcomes are read back against it). Returns the pieces."""
-    from tasks.experiment.sends import render_sends, to_send
+    outcomes are read back against it). Returns the pieces and how many recipients' merge values were not used
+    (they do not read as a name: the fallback took their place)."""
+    from tasks.experiment.sends import merge_values_unused, render_sends, to_send
 
     assigned = to_send(join_part(assign_src, customers_src), control_id)
+    recipients = assigned.filter(pl.col("variant_id").is_not_null())
     pieces = []
     for k, chunk in enumerate(assigned.iter_slices(RENDER_ROWS)):
         sends = render_sends(chunk, messages, brand, fallbacks, run_id, mailto, seeds).filter(pl.col("seed") == 0)
         pieces.append(write_part(sends, f"{sends_dst}-{k:03d}.parquet"))
     write_part(assigned.select("customer_id", "email", "segment", "arm", "variant_id",
                                pl.lit(0, pl.Int8).alias("seed")), dst)
-    return pieces
+    return pieces, merge_values_unused(recipients, list(fallbacks))
 
 
 def outcomes_part(events_src: str, sends_src: str, shared: pl.Series, delivered_events: bool, analysed_only: bool,

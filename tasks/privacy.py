@@ -193,7 +193,7 @@ def safe_row(row: dict, pii: dict[str, str], show: set[str] = frozenset()) -> di
     for k, v in row.items():
         if k in pii and k not in show:
             continue
-        out[k] = mask(v, pii.get(k)) if k in pii else (mask_text(v) if isinstance(v, str) else v)
+        out[k] = v if v is None else mask(v, pii.get(k)) if k in pii else (mask_text(v) if isinstance(v, str) else v)
     return out
 
 

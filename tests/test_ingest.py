@@ -1,3 +1,5 @@
+from datetime import date
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -71,6 +73,35 @@ def test_bad_transaction_date(tmp_path):
     t = write(tmp_path, "customer_id,date,amount\na,yesterday,3\n", "t.csv")
     with pytest.raises(InputError, match="date.*yesterday"):
         load_customers(c, transactions=t)
+
+
+DATE_FORMS = {"iso": "%Y-%m-%d", "iso time": "%Y-%m-%dT%H:%M:%S", "iso space": "%Y-%m-%d 08:30",
+              "dd/mm": "%d/%m/%Y", "mm/dd": "%m/%d/%Y", "dd.mm": "%d.%m.%Y", "mm.dd": "%m.%d.%Y"}
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.dates(min_value=date(1990, 1, 1), max_value=date(2035, 12, 31)), min_size=1, max_size=12),
+       st.sampled_from(sorted(DATE_FORMS)))
+def test_transaction_dates_are_read_as_written_or_refused(tmp_path_factory, days, form):
+    """A blind attacker's find: a US file (MM/DD/YYYY) whose days are all ≤ 12 was read with day and month
+    swapped, silently. ISO dates are read row by row; a slash or dot form only when some day above 12 says which
+    number is the day, and then every row alike; otherwise refused naming the column, rows and the fix."""
+    from tasks.ingest import transaction_days
+    text = [d.strftime(DATE_FORMS[form]) for d in days]
+    tx = pl.DataFrame({"customer_id": [f"c{i}" for i in range(len(days))], "date": text})
+    source = tmp_path_factory.mktemp("tx") / "tx.csv"
+    decided = form.startswith("iso") or any(d.day > 12 for d in days)
+    if decided:
+        assert transaction_days(tx, source).to_list() == days
+    else:
+        with pytest.raises(InputError, match=r"tx\.csv: column 'date'.*cannot be told.*row=1.*ISO dates \(YYYY-MM-DD"):
+            transaction_days(tx, source)
+
+
+def test_transaction_dates_that_contradict_each_other_are_refused(tmp_path):
+    tx = pl.DataFrame({"customer_id": ["a", "b"], "date": ["13/04/2025", "04/13/2025"], "amount": [1.0, 2.0]})
+    with pytest.raises(InputError, match="column 'date' mixes day-first.*row=1.*row=2"):
+        rfm_from_transactions(tx, tmp_path / "tx.csv")
 
 
 def test_parquet(tmp_path):

@@ -171,3 +171,19 @@ def test_bad_scale_settings_stop_with_one_message(env, word):
     with pytest.raises(InputError, match=word) as info:
         load_scale(env)
     assert info.value.exit_code == 2 and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("guardrails", [[], ["unsubscribed"]])
+def test_guardrails_left_out_need_a_stated_reason(guardrails):
+    """A blind attacker's find: `experiment.guardrails: []` silently turned off the unsubscribe and complaint
+    checks. Like a weaker policy, it needs a statement, which then heads the design and the report."""
+    from tasks.lifecycle import declarations
+    with pytest.raises(InputError, match=r"experiment: .*guardrails leave out .*complained.*guardrails_weakened"):
+        load_campaign(overrides={"experiment.guardrails": guardrails})
+    stated = load_campaign(overrides={"experiment.guardrails": guardrails, "experiment.guardrails_weakened": {
+        "reason": "transactional notice, unsubscribes are not a harm here", "approved_by": "Dana (legal)"}})
+    _, policy, _ = load_settings()
+    assert declarations({}, policy, stated.experiment) == [
+        "Guardrails WEAKENED (approved by Dana (legal)): \"transactional notice, unsubscribes are not a harm here\" "
+        f"— not checked: {', '.join(g for g in ('unsubscribed', 'complained') if g not in guardrails)}."]
+    assert declarations({}, policy, load_campaign().experiment) == []

@@ -1,7 +1,8 @@
 """Real sends: suppression and seed lists, the control message, and `sends.csv` rendered per recipient.
 
 Pure functions, polars in and out. What a recipient receives is the screened text of their arm's message with
-its merge fields filled (a configured fallback when the customer has none; a placeholder never survives) and the
+its merge fields filled (a configured fallback when the customer has none or one that does not read as a name;
+a placeholder never survives) and the
 brand's unsubscribe link made theirs (`?r=<token>`); the List-Unsubscribe headers follow RFC 2369/8058
 (one-click POST), and a column says which generator wrote the copy, for the service's AI-provenance header.
 """
@@ -17,8 +18,8 @@ from config import Brand, ControlMessage
 from tasks.errors import InputError, SafetyGateError
 from tasks.experiment.assign import CONTROL, HOLDOUT, eligible
 from tasks.files import is_formula, read_table
-from tasks.generation import MERGE_FIELD, footer
-from tasks.privacy import EMAIL, INVISIBLE, email_key, id_key, mask
+from tasks.generation import MERGE_FIELD, footer, merge_text, merge_value, name_like
+from tasks.privacy import EMAIL, email_key, id_key, mask
 from tasks.records import Variant
 
 CONTROL_ID = "control.bau"
@@ -29,7 +30,6 @@ ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058: the List-Unsubscribe-Post 
 UNSUBSCRIBE_MARK = "\x00unsubscribe\x00"
 # What the email service sends as it is: sends.csv, written like every CSV cpo writes, must not quote them.
 SENT_AS_IS = ("email", "subject", "preheader", "body", "unsubscribe_url", "list_unsubscribe", "list_unsubscribe_post")
-MAX_NAME = 40
 
 
 # ------------------------------------------------------------------------------------- suppression, seeds
@@ -146,13 +146,22 @@ def unsubscribe_urls(customer_ids: pl.Expr, run_id: str, base: str) -> pl.Expr:
 
 
 def clean_field(expr: pl.Expr, fallback: str) -> pl.Expr:
-    """A merge value as text: control characters (a header injection in a subject), braces, angle brackets (no
-    markup in an HTML body) and bidirectional/invisible characters removed, spaces collapsed, no leading
-    formula character (= + - @) or quote, at most MAX_NAME characters; empty becomes the fallback."""
-    text = (expr.cast(pl.String).str.replace_all(INVISIBLE, "").str.replace_all(r"[\x00-\x1f\x7f{}<>]", " ")
-            .str.replace_all(r"\s+", " ").str.strip_chars().str.strip_chars_start("=+-@'\"").str.strip_chars()
-            .str.slice(0, MAX_NAME))
-    return pl.when(text.is_null() | (text == "")).then(pl.lit(fallback)).otherwise(text)
+    """A merge value as it may be shown: the customer's when it reads as a name (tasks.generation.NAME: letters
+    of any script, spaces, hyphen, apostrophe, period, at most 40 characters; so no link, address, digit,
+    markup, control character or newline), else the fallback, as for a missing value."""
+    return merge_value(expr, fallback)
+
+
+def merge_values_unused(recipients: pl.DataFrame, fields: list[str]) -> int:
+    """How many customers (not seeds) have a value for a merge field that was not used because it does not read
+    as a name: counted, never named."""
+    given = [c for c in fields if c in recipients.columns]
+    if not given or recipients.is_empty():
+        return 0
+    rows = recipients.filter(pl.col("seed") == 0) if "seed" in recipients.columns else recipients
+    unused = pl.any_horizontal((merge_text(pl.col(c)).fill_null("") != "") & ~name_like(merge_text(pl.col(c)))
+                               for c in given)
+    return int(rows.select(unused.sum()).item())
 
 
 def template_expr(template: str, fields: dict[str, pl.Expr], url: pl.Expr | None = None) -> pl.Expr:

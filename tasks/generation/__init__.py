@@ -8,11 +8,20 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+import polars as pl
+
 from config import Brand
 from tasks.records import Document, SegmentProfile, Variant
 
 MERGE_FIELD = re.compile(r"\{(\w+)\}")
 MERGE_FALLBACK = {"first_name": "there"}
+MAX_NAME = 40
+# A merge value is pasted into screened copy only when it reads as a name: a letter of any script first, then
+# letters (with their combining marks), spaces, hyphens, apostrophes and periods, at most MAX_NAME characters,
+# and no period before two letters (a domain such as evil.example). A link, an address, digits, markup, a
+# newline or a sentence with punctuation gets the fallback, as a missing value does.
+NAME = r"^\p{L}[\p{L}\p{M} '’.\-]*$"
+DOMAIN_LIKE = r"\.\p{L}{2}"
 
 
 class Generator(Protocol):
@@ -35,11 +44,29 @@ def variant_id(segment: str, slot: int, strategy: str) -> str:
     return f"{segment}.t{slot}.{strategy}"
 
 
+def merge_text(expr: pl.Expr) -> pl.Expr:
+    """A merge value as text, trimmed, runs of spaces made one."""
+    return expr.cast(pl.String).str.strip_chars().str.replace_all(" {2,}", " ")
+
+
+def name_like(text: pl.Expr) -> pl.Expr:
+    """Whether a merge value (merge_text) may be used: it reads as a name (NAME, DOMAIN_LIKE, MAX_NAME)."""
+    return (text.str.contains(NAME) & ~text.str.contains(DOMAIN_LIKE)
+            & (text.str.len_chars() <= MAX_NAME)).fill_null(False)
+
+
+def merge_value(expr: pl.Expr, fallback: str) -> pl.Expr:
+    """The value a message shows for a merge field: the customer's when it reads as a name, else `fallback`."""
+    text = merge_text(expr)
+    return pl.when(name_like(text)).then(text).otherwise(pl.lit(fallback, pl.String))
+
+
 def render(text: str, customer: dict) -> str:
-    """Fill merge fields such as {first_name} for one customer (a neutral fallback when the value is missing)."""
+    """Fill merge fields such as {first_name} for one customer: the value when it reads as a name, else a
+    neutral fallback (as when the value is missing)."""
     def fill(m: re.Match) -> str:
-        value = customer.get(m.group(1))
-        return str(value).strip() if value not in (None, "") else MERGE_FALLBACK.get(m.group(1), m.group(0))
+        fallback = MERGE_FALLBACK.get(m.group(1), m.group(0))
+        return pl.select(merge_value(pl.lit(customer.get(m.group(1)), pl.String), fallback)).item()
     return MERGE_FIELD.sub(fill, text)
 
 

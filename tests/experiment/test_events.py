@@ -482,3 +482,18 @@ def test_the_events_checkpoint_passes_clean_events_and_refuses_bad_ones_with_mas
     with pytest.raises(InputError, match="only an open can be a machine event -- 1 row; e.g. row 2"):
         validate_events(frame([("C1", "customer_id", "open", t, None, True), ("C2", "customer_id", "click", t, None,
                                                                                  True)]), "events")
+
+
+def test_checkpoint_messages_show_iso_timestamps_and_blank_values(tmp_path):
+    """A blind attacker's find: the events checkpoint printed `timestamp=datetime.datetime(…, tzinfo=zoneinfo…)`
+    and a missing id as `'None'`."""
+    (tmp_path / "ev.csv").write_text("customer_id,event,timestamp\nC1,open,2026-03-01T10:00:00Z\n")
+    events, _ = read_events_info(tmp_path / "ev.csv", "generic")
+    events = pl.concat([events, events.with_columns(recipient=pl.lit(None, pl.String), machine=pl.lit(True),
+                                                    event=pl.lit("complaint"))])
+    with pytest.raises(InputError) as e:
+        validate_events(events, "ev.csv")
+    message = str(e.value)
+    assert "row 2: recipient='', key_kind='customer_id', event='complaint', timestamp='2026-03-01T10:00:00+00:00'" \
+        in message
+    assert "datetime" not in message and "None" not in message

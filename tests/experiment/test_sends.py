@@ -60,20 +60,57 @@ def test_every_body_is_filled_and_carries_its_own_unsubscribe_link_and_the_posta
     assert by_id["2"]["ai_generated"] == 0 and by_id["1"]["ai_generated"] == 1 and by_id["1"]["generator"] == "local"
 
 
-@hsettings(max_examples=60, deadline=None)
-@given(st.text(max_size=80))
-def test_no_first_name_can_break_out_of_its_place(name):
-    """Braces, newlines (a header injection in the subject), control characters and long names: the value is
-    cleaned and cut; the template's text around it is intact."""
+NAME_CHARS = " -'’."  # besides letters of any script and their marks
+
+
+def reads_as_a_name(value: str) -> bool:
+    """The rule, written independently of the code: letters (L*) and marks (M*), space, hyphen, apostrophe,
+    period; no URL, address, digit, markup or newline; at most 40 characters."""
+    import unicodedata
+    return 1 <= len(value) <= 40 and all(unicodedata.category(c)[0] in "LM" or c in NAME_CHARS for c in value)
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(st.characters(exclude_categories=("Cn", "Cs")), max_size=80),
+                 st.sampled_from(['<a href="https://evil.example/login">Logan</a>',
+                                  "Rowan, your account is suspended. Send your card number to us",
+                                  "visit evil.example", "ann@evil.example", "Agent 007", "Ann\nBcc: x@y.org"])))
+def test_no_first_name_puts_anything_but_a_name_into_a_message(name):
+    """Whatever a customer file holds as a first name, the rendered subject and body hold either a value that
+    reads as a name or the fallback ("there"), and the template's text around it is intact (a blind attacker's
+    find: a phishing sentence and a link reached sends.csv as the greeting)."""
     from config import load_brand
     brand = load_brand()
     frame = assigned([{"customer_id": "1", "email": "a@x.org", "first_name": name, "segment": "seg",
                        "arm": "treatment_1", "variant_id": "seg.t1.value"}])
     row = render_sends(frame, {"seg.t1.value": message(brand)}, brand, {"first_name": "there"}, "r").row(0, named=True)
     filled = row["subject"].removeprefix("A tip for you, ")
-    assert row["subject"].startswith("A tip for you, ") and 1 <= len(filled) <= 40
-    assert not any(c in filled for c in "{}\r\n\t\x00")
+    assert row["subject"].startswith("A tip for you, ")
+    assert filled == "there" or (reads_as_a_name(filled) and filled in name)
+    assert "://" not in filled and "@" not in filled and not any(c.isdigit() for c in filled)
     assert row["body"].startswith(f"Hi {filled},\n\nOur tent is waterproof.") and brand.postal_address in row["body"]
+
+
+def test_names_in_many_scripts_are_kept_and_the_rest_are_counted_not_named(brand):
+    from tasks.experiment.sends import merge_values_unused
+    names = ["José", "O'Brien", "Anne-Marie", "Nguyễn", "山田", "Ølberg", "Mary Ann", "J.R.", "Владимир", "محمد",
+             "Ζωή", "प्रिया", "  Ana  "]
+    hostile = ['<a href="https://evil.example/login">', "Rowan, your account is suspended. Send your card number",
+               "evil.example", "x@y.org", "R2D2", "Ann\nBcc: x@y.org", "A" * 41, "-Ann"]
+    rows = [{"customer_id": str(i), "email": f"c{i}@x.org", "first_name": n, "segment": "seg", "arm": "treatment_1",
+             "variant_id": "seg.t1.value"} for i, n in enumerate([*names, *hostile, None, ""])]
+    frame = assigned(rows)
+    out = render_sends(frame, {"seg.t1.value": message(brand)}, brand, {"first_name": "there"}, "r")
+    greetings = [b.split(",")[0].removeprefix("Hi ") for b in out["body"]]
+    assert greetings == [n.strip() for n in names] + ["there"] * (len(hostile) + 2)
+    assert merge_values_unused(frame.with_columns(seed=pl.lit(0)), ["first_name"]) == len(hostile)
+    assert merge_values_unused(frame, ["first_name", "city"]) == len(hostile)  # a field no customer has: none
+
+
+def test_render_uses_the_same_rule():
+    from tasks.generation import render
+    assert render("Hi {first_name},", {"first_name": "Nguyễn"}) == "Hi Nguyễn,"
+    assert render("Hi {first_name},", {"first_name": "Rowan, your account is suspended"}) == "Hi there,"
 
 
 def test_a_merge_field_without_a_value_or_fallback_stops_the_export(brand):
@@ -199,14 +236,16 @@ def test_a_partition_is_rendered_in_pieces_to_the_rows_of_one_rendering(brand, t
     pl.DataFrame(rows).write_parquet(tmp_path / "assign.parquet")
     pl.DataFrame({"customer_id": [r["customer_id"] for r in rows], "segment": ["seg"] * 23,
                   "email": [f"c{i}@x.org" for i in range(23)],
-                  "first_name": [None if i % 5 == 0 else f"N{i}" for i in range(23)]}).write_parquet(tmp_path / "c.parquet")
+                  "first_name": [None if i % 5 == 0 else f"N{i}" if i % 5 == 1 else "Ann" for i in range(23)]}
+                 ).write_parquet(tmp_path / "c.parquet")
     monkeypatch.setattr(P, "RENDER_ROWS", 4)
     args = (str(tmp_path / "assign.parquet"), str(tmp_path / "c.parquet"), msgs, brand, {"first_name": "there"}, "r",
             None, None, CONTROL_ID)
-    pieces = P.export_part(*args, str(tmp_path / "piece"), str(tmp_path / "sent.parquet"))
+    pieces, unused = P.export_part(*args, str(tmp_path / "piece"), str(tmp_path / "sent.parquet"))
     whole = render_sends(to_send(P.join_part(*args[:2]), CONTROL_ID), msgs, brand, {"first_name": "there"}, "r")
     assert [Path(p).name for p in pieces] == [f"piece-{k:03d}.parquet" for k in range(5)]  # 18 sent, 4 a piece
     assert whole.height == 18 and pl.concat([pl.read_parquet(p) for p in pieces]).equals(whole)
+    assert unused == len([i for i in range(23) if i % 5 == 1 and i % 4 != 3])  # "N6": not a name; holdout not sent
     assert whole["customer_id"].to_list() == [r["customer_id"] for r in rows if r["arm"] != "holdout"]
     sent = pl.read_parquet(tmp_path / "sent.parquet")
     assert sent.height == 18 and set(sent.filter(pl.col("arm") == "control")["variant_id"]) == {CONTROL_ID}

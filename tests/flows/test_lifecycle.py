@@ -133,6 +133,7 @@ def test_kill_9_at_every_stage_boundary_then_the_same_command_resumes_to_the_sam
     assert (run / "assignments.csv").read_bytes() == (reference / "assignments.csv").read_bytes()
     assert pl.read_csv(run / "results.csv").equals(pl.read_csv(reference / "results.csv"))
     assert (run / "variants.jsonl").read_bytes() == (reference / "variants.jsonl").read_bytes()
+    assert (run / "design.json").read_bytes() == (reference / "design.json").read_bytes()  # no `rollout_plan: null`
     screens = [(r["variant_id"], r["attempt"]) for r in audit_rows(run) if r["event"] == "screen"]
     assert len(screens) == len(set(screens)) == len(json.loads("[" + ",".join(
         (reference / "variants.jsonl").read_text().splitlines()) + "]")) + 1  # and the control message
