@@ -364,8 +364,12 @@ def _clause_before(sentence: str, start: int) -> str:
 
 
 def _negated(sentence: str, m: re.Match) -> bool:
-    words = _clause_before(sentence, m.start()).split()[-5:]
-    return bool(_ctx("NEG").search(" ".join(words)))
+    """A negation word among the five words before the match; "no doubt", "without fail" affirm, so they are
+    taken out first."""
+    clause = _clause_before(sentence, m.start())
+    if "AFFIRMING" in LEXICON.context:
+        clause = _ctx("AFFIRMING").sub(" ", clause)
+    return bool(_ctx("NEG").search(" ".join(clause.split()[-5:])))
 
 
 def _hyperbolic(sentence: str, m: re.Match) -> bool:
