@@ -277,3 +277,25 @@ def test_plain_threats_a_blind_attacker_wrote_block(screener, body):
 ])
 def test_their_look_alikes_pass(screener, body):
     assert verdict(screener, body).decision == "pass", body
+
+
+@pytest.mark.parametrize("body,rule", [
+    ('<a href="javascript&colon;alert(1)">Shop</a>', "unsafe_markup"),  # entities, as a mail client reads them
+    ('<a href="&#x6A;avascript:alert(1)">Shop</a>', "unsafe_markup"),
+    ('<a href="java&#x09;script:alert(1)">Shop</a>', "unsafe_markup"), ('<a href="java\tscript:alert(1)">Shop</a>', "unsafe_markup"),
+    ('<img alt="' + "A" * 5000 + '" src=x onerror=alert(1)>', "unsafe_markup"),  # a handler after a long attribute
+    ('<a href="data:image/svg+xml;base64,PHN2Zz4=">x</a>', "unsafe_markup"),
+    ("Please enter your account password to claim your reward.", "credential_request"),
+    ("Tell us your password.", "credential_request"), ("Send us your card's CVV to confirm the order.", "credential_request"),
+    ("What is your mother's maiden name? Reply to claim.", "credential_request"),
+    ("Your account will be deleted unless you log in today.", "credential_request"),
+    ("Please confirm your p\u00e4ssword here.", "credential_request"),
+])
+def test_markup_and_phishing_a_blind_attacker_wrote_are_blocked(screener, body, rule):
+    assert rule in verdict(screener, body).rules_triggered, body
+
+
+@pytest.mark.parametrize("body", ["Tell us your favourite trail.", "What is your shoe size?",
+                                  "AT&amp;T customers: javascript skills are welcome at our store."])
+def test_their_look_alikes_pass_the_rules(screener, body):
+    assert verdict(screener, body).decision == "pass", body
