@@ -2,6 +2,7 @@
 transactions, and normalise types. Every failure names the file, the column and example rows."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -244,8 +245,12 @@ def consent_direction(column: str) -> str | None:
         return "in"
     tokens = name.split("_")
     if tokens[-1] not in MEASURES and any(part in name.replace("_", "") for part in OPT_OUT_PARTS):
-        return "out"
+        # "not_opted_out", "never_unsubscribed": the name says the opposite of opting out
+        return "in" if NEGATED.search(name) else "out"
     return None
+
+
+NEGATED = re.compile(r"(?:^|_)(?:not|non|never|has_not|hasnt|havent|didnt|isnt)_?(?:opt|unsub|do_?not|donot)")
 
 
 def when_set(column: str) -> bool:
@@ -257,6 +262,10 @@ def check_consent_mapping(canon: str, src: str, replaces: bool, source: Path) ->
     """`--column` may not turn consent around (an opt-out column mapped onto email_opt_in) or silently retire a
     consent column the file has (every consent column counts: a customer is emailed only if all say yes)."""
     to, of = consent_direction(canon), consent_direction(src)
+    if of and not to:
+        raise InputError(f"{source}: --column {canon}={src} would take the consent column '{src}' (opt-{of}) out of "
+                         f"consent: every consent column counts, and a customer is emailed only if all say yes. Leave "
+                         f"it unmapped, or map it onto a consent name (--column email_opt_{of}={src})")
     if to and of and to != of:
         raise InputError(f"{source}: column '{src}' reads as opt-{of} and cannot be mapped onto '{canon}' "
                          f"(opt-{to}): that would turn every customer's consent around. Leave it unmapped (it is read "

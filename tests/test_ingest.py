@@ -235,6 +235,30 @@ def test_mapping_cannot_turn_consent_around(tmp_path, canon, src):
         consent_of(tmp_path, src, ["yes", "no"], mapping={canon: src})
 
 
+@pytest.mark.parametrize("canon", ["notes", "tier", "email"])
+def test_mapping_a_consent_column_onto_another_name_is_refused(tmp_path, canon):
+    """The second blind attack: --column notes=unsubscribed renamed the opt-out column away and emailed everyone."""
+    with pytest.raises(InputError, match="out of consent"):
+        consent_of(tmp_path, "email_opt_in,unsubscribed", ["yes,true", "yes,false"], mapping={canon: "unsubscribed"})
+
+
+@pytest.mark.parametrize("header,values,expected", [
+    ("not_opted_out", ["true", "false"], [True, False]), ("never_unsubscribed", ["yes", "no"], [True, False]),
+])
+def test_a_name_that_negates_opting_out_is_read_as_opt_in(tmp_path, header, values, expected):
+    df, _ = consent_of(tmp_path, f"email_opt_in,{header}", [f"yes,{v}" for v in values])
+    assert df["email_opt_in"].to_list() == expected
+
+
+def test_a_seed_whose_customer_has_two_records_that_both_agreed_is_accepted():
+    from tasks.experiment.sends import check_seeds
+    from tasks.ingest import by_address
+
+    customers, _ = by_address(pl.DataFrame({"customer_id": ["c1", "c2"], "email": ["boss@shop.com", "Boss@shop.com"],
+                                            "email_opt_in": [True, True]}), {"rule": "r"})
+    check_seeds(customers, ("boss@shop.com",), set(), "c.csv")
+
+
 def test_a_no_on_any_record_of_an_address_is_a_no_for_all_and_each_address_gets_one_message(tmp_path):
     p = write(tmp_path, f"{BASE},email,email_opt_in\n"
                         "c1,1,1,1,Ana@Example.org,yes\nc2,1,1,1, ana@example.org ,no\n"  # opted out on another record

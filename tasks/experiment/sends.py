@@ -105,10 +105,11 @@ def check_seeds(customers: pl.DataFrame, seed_emails: tuple[str, ...], off_email
         return
     seeds = pl.DataFrame({"seed": list(seed_emails)}).with_columns(email_key(pl.col("seed")).alias("key"))
     off = set(off_emails)
-    if "email" in customers.columns:
-        said_no = customers.filter(~pl.col("email_opt_in").fill_null(False)) if "email_opt_in" in customers.columns \
-            else customers.clear()
-        off |= set(said_no.select(email_key(pl.col("email")).alias("key"))["key"].drop_nulls().to_list())
+    if "email" in customers.columns and "email_opt_in" in customers.columns:
+        # an address no record of which may be emailed (a repeated record of an emailed address is not a no)
+        by_key = customers.group_by(email_key(pl.col("email")).alias("key")).agg(
+            pl.col("email_opt_in").fill_null(False).any().alias("emailed"))
+        off |= set(by_key.filter(~pl.col("emailed"))["key"].drop_nulls().to_list())
     refused = seeds.filter(pl.col("key").is_in(list(off)))["seed"].to_list()
     if refused:
         raise InputError(f"seed list: {len(refused)} address(es) belong to customers in {source} who may not be "

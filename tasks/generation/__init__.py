@@ -6,6 +6,7 @@ link, postal address) is added here, in code, so no model can forget it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Protocol
 
 import polars as pl
@@ -21,7 +22,22 @@ MAX_NAME = 40
 # and no period before two letters (a domain such as evil.example). A link, an address, digits, markup, a
 # newline or a sentence with punctuation gets the fallback, as a missing value does.
 NAME = r"^\p{L}[\p{L}\p{M} '’.\-]*$"
-DOMAIN_LIKE = r"\.\p{L}{2}"
+DOMAIN_LIKE = r"\.\s*\p{L}{2}|\p{L}{2}\.\p{L}"
+MAX_NAME_WORDS = 3
+# letters drawn to look like others (small capitals, IPA: "ᴠɪsɪᴛ") and stacked combining marks (zalgo)
+NOT_LETTERS = r"[\x{0250}-\x{02AF}\x{1D00}-\x{1DBF}]|\p{Latin}\p{Mn}{2,}|\p{Mn}{3,}"
+
+
+@lru_cache(maxsize=1)
+def not_names() -> str:
+    """A regex of the words that are not names (config/merge_fields.yaml), matched as whole words."""
+    import yaml
+
+    from config import CONFIG_DIR
+
+    words = yaml.safe_load((CONFIG_DIR / "merge_fields.yaml").read_text("utf-8"))["not_names"]
+    return r"(?i)(?:^|[\s.\-])(?:" + "|".join(sorted(map(re.escape, map(str, words)), key=len, reverse=True)) + \
+        r")(?:$|[\s.\-])"
 
 
 class Generator(Protocol):
@@ -45,13 +61,15 @@ def variant_id(segment: str, slot: int, strategy: str) -> str:
 
 
 def merge_text(expr: pl.Expr) -> pl.Expr:
-    """A merge value as text, trimmed, runs of spaces made one."""
-    return expr.cast(pl.String).str.strip_chars().str.replace_all(" {2,}", " ")
+    """A merge value as text: any space (a no-break space from a spreadsheet) a space, trimmed, runs made one."""
+    return (expr.cast(pl.String).str.normalize("NFC").str.replace_all(r"\p{Zs}", " ").str.strip_chars()
+            .str.replace_all(" {2,}", " "))
 
 
 def name_like(text: pl.Expr) -> pl.Expr:
     """Whether a merge value (merge_text) may be used: it reads as a name (NAME, DOMAIN_LIKE, MAX_NAME)."""
-    return (text.str.contains(NAME) & ~text.str.contains(DOMAIN_LIKE)
+    return (text.str.contains(NAME) & ~text.str.contains(DOMAIN_LIKE) & ~text.str.contains(NOT_LETTERS)
+            & ~text.str.contains(not_names()) & (text.str.count_matches(" ") < MAX_NAME_WORDS)
             & (text.str.len_chars() <= MAX_NAME)).fill_null(False)
 
 

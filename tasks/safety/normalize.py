@@ -144,7 +144,7 @@ def _leet_word(w: str) -> str:
 
 # a capital I after small letters in one word stands for an l ("kiII", "kilI"): no English word is written so
 CAPITAL_I_AS_L = re.compile(r"(?<=[a-z])I+(?![A-Z])")
-YOURSELF = re.compile(r"\b(?:your|ur|yo|ya) ?self\b")  # "your self", "ur self", "urself"
+YOURSELF = re.compile(r"\b(?:your|ur|yo|ya) ?se[li1|]f\b")  # "your self", "ur self", "urself", "yourse1f"
 
 
 def _plain_word(m: re.Match) -> str:
@@ -172,7 +172,7 @@ def fold(text: str) -> str:
         text = CAPITAL_I_AS_L.sub(lambda m: "l" * len(m.group(0)), text)
     text = text.lower()
     text = _spaced_words(text)
-    if "self" in text:
+    if "se" in text:
         text = YOURSELF.sub("yourself", text)
     text = _leet(text)
     text = REPEAT.sub(lambda m: m.group(1) if m.group(1) in SINGLE else m.group(1) * 2, text)

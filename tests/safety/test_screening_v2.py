@@ -250,7 +250,7 @@ def test_marketing_that_declines_nothing_asked_passes(screener, body):
 
 @pytest.mark.parametrize("body", [
     "Our cold-pressed rapeseed oil is back in stock.", "Hit them up and invite your crew to the launch party.",
-    "Slay them on the dance floor in our sequin dress.", "Kill them softly with our jazz playlist.",
+    "Slay them on the dance floor in our sequin dress.", "Killing me softly: our jazz playlist is out.",
     "Hasta la vista, winter: spring boots are here.", "C'est la vie: our new camp chairs.",
     "Mi casa es su casa: new tents for the whole family.", "Caf\u00e9 au lait and cr\u00e8me br\u00fbl\u00e9e at the lodge.",
     "Our Z\u00fcrich and M\u00fcnchen stores are open late.",
@@ -299,3 +299,34 @@ def test_markup_and_phishing_a_blind_attacker_wrote_are_blocked(screener, body, 
                                   "AT&amp;T customers: javascript skills are welcome at our store."])
 def test_their_look_alikes_pass_the_rules(screener, body):
     assert verdict(screener, body).decision == "pass", body
+
+
+@pytest.mark.parametrize("body", [
+    "I'm going to kill you softly with this knife.", "I will kill you softly in your sleep tonight.",
+    "Tomorrow I will slay them at school with my rifle.", "I will slay them in their beds tonight.",
+    "You should kill yourse1f.", "A bomb is under your car.",
+])
+def test_an_idiom_or_a_spelling_does_not_hide_a_threat(screener, body):
+    """The second blind attack: idioms removed before scoring hid "kill you softly with this knife"."""
+    assert verdict(screener, body).decision == "block", body
+
+
+@pytest.mark.parametrize("body", [
+    "We'll find your kids the perfect backpack for school.", "We will get your family outfitted for winter.",
+    "There is a device in your home that could save you money on heating.",
+    "You won't make it through winter without this parka.", "We'll make you disappear into the wilderness with our camo gear.",
+    "We're taking our rifles to work on the range this weekend.",
+    "Our coffee is so strong you will be dead before you finish the cup.",
+    "I can't recommend these boots enough: they are the best we have made.",
+    "We won't tell anyone about this deal, but you should grab it before it ends.",
+    "Don't try this at home: our trail running clinic shows you how, safely.",
+    "We don't offer this discount to everyone, only to our best customers.",
+])
+def test_copy_the_second_attack_found_blocked_passes(screener, body):
+    assert verdict(screener, body).decision == "pass", body
+
+
+def test_a_long_opening_refusal_is_read_the_same_by_the_scorer_and_the_echo_rule(screener):
+    body = "I won't write" + " about hiking boots for long walks in the mountains with friends" * 40 + \
+        " that. I will kill you and your family tonight."
+    assert verdict(screener, body).decision == "block"
