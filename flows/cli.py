@@ -58,6 +58,11 @@ def carry_campaign(tag: str = "campaign", **parameters) -> int:
     with tags("cpo", tag), stage_progress():
         result = campaign_flow(**parameters)
     print_outcome(result)
+    approving = parameters.get("approving")
+    if approving and result.get("status") == "rejected":  # someone else decided between the check and the gate
+        print(f"error: the approval by {approving['by']} was not recorded: the run was rejected first",
+              file=sys.stderr)
+        return 2
     return 0
 
 

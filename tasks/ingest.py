@@ -108,9 +108,12 @@ def transaction_days(tx: pl.DataFrame, source: Path) -> pl.Series:
 
     parsed = pl.coalesce(ymd(iso.struct.field("1"), iso.struct.field("2"), iso.struct.field("3")),
                          ymd(other.struct.field("3"), month, day)).str.to_date("%Y-%m-%d", strict=False)
-    bad = parsed.is_null()
+    from datetime import date
+
+    # a year a transaction can have happened in ("9999-12-31" and "0000-01-01" are placeholders, not purchases)
+    bad = parsed.is_null() | (parsed < date(1900, 1, 1)) | (parsed > date(2199, 12, 31))
     if tx.select(bad.any()).item():
-        raise InputError(f"{source}: column 'date' must hold dates (YYYY-MM-DD, optionally with a time; DD/MM/YYYY "
+        raise InputError(f"{source}: column 'date' must hold dates from 1900 to 2199 (YYYY-MM-DD, optionally with a time; DD/MM/YYYY "
                          "or MM/DD/YYYY when the column shows which); bad rows: "
                          f"{examples(tx, bad, ['customer_id', 'date'])}; {DATE_FIX}")
     return tx.select(parsed.alias("date")).to_series()

@@ -104,6 +104,13 @@ def test_transaction_dates_that_contradict_each_other_are_refused(tmp_path):
         rfm_from_transactions(tx, tmp_path / "tx.csv")
 
 
+@pytest.mark.parametrize("day", ["9999-12-31", "0000-01-01", "1850-06-01"])
+def test_a_placeholder_date_is_refused_not_a_crash(tmp_path, day):
+    tx = pl.DataFrame({"customer_id": ["a", "b"], "date": ["2025-03-04", day], "amount": [1.0, 2.0]})
+    with pytest.raises(InputError, match="from 1900 to 2199.*row=2"):
+        rfm_from_transactions(tx, tmp_path / "tx.csv")
+
+
 def test_parquet(tmp_path):
     p = tmp_path / "c.parquet"
     pl.DataFrame({"customer_id": [1], "recency_days": [1], "frequency": [1], "monetary": [1.0]}).write_parquet(p)

@@ -545,9 +545,9 @@ DECLINE_WITHIN = 2  # a text whose first or second sentence declines a request i
 
 def prepare(text: str) -> Prepared:
     cleaned = fold(text)
-    sentences = []
+    sentences, splits = [], {}
     for sentence in _sentences(cleaned):
-        split = refusal_split(sentence)
+        split = splits[sentence] if sentence in splits else splits.setdefault(sentence, refusal_split(sentence))
         if split is None:
             sentences.append((sentence, False))
             continue

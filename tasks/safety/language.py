@@ -52,10 +52,11 @@ def _diacritic_language(lower: str, p: dict) -> bool:
     rule = p.get("diacritics")
     if not rule or lower.isascii() or not DIACRITIC.search(lower):
         return False
+    need = rule["min_words"] - 1  # spaces a sentence of min_words words has at least
     for sentence in SENTENCES.split(lower):
-        if not DIACRITIC.search(sentence):
-            continue
-        words = _words(sentence)
+        if sentence.count(" ") < need or not DIACRITIC.search(sentence):
+            continue  # counted in C: a flood of one-word lines ("é\n" x 500,000) costs little
+        words = WORDS.findall(sentence)
         marked = [w for w in words if DIACRITIC.search(w) and w not in p["loanwords"]]
         if (len(words) >= rule["min_words"] and len(marked) >= rule["min_words_with"]
                 and len(marked) >= rule["min_share"] * len(words)):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 HOMOGLYPHS = str.maketrans({
     # Cyrillic
@@ -67,7 +68,7 @@ VARIATION = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]+")  # variation sel
 # scripts stay
 MARK_CLASS = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
 # an accented Latin letter inside an otherwise plain ASCII word ("kíll", "hàng"): the accent is read as a disguise
-ACCENTED_IN_ASCII = re.compile(r"(?<![^\W\d_])[A-Za-z]*[\u00c0-\u024f][A-Za-z]*(?![^\W\d_])")
+ACCENTED_IN_ASCII = re.compile(r"(?<![^\W\d_])(?:[A-Za-z]+[\u00c0-\u024f][A-Za-z]*|[\u00c0-\u024f][A-Za-z]+)(?![^\W\d_])")
 MARKS = re.compile(rf"(?<=[A-Za-z]){MARK_CLASS}+")
 ANY_MARK = re.compile(MARK_CLASS)
 CONFUSABLE_RX = re.compile(f"[{''.join(sorted(CONFUSABLE))}]")
@@ -148,8 +149,12 @@ YOURSELF = re.compile(r"\b(?:your|ur|yo|ya) ?se[li1|]f\b")  # "your self", "ur s
 
 
 def _plain_word(m: re.Match) -> str:
+    return _plain(m.group(0))
+
+
+@lru_cache(maxsize=65536)  # a word met again is not read again
+def _plain(w: str) -> str:
     """A word of ASCII letters and one accented Latin letter ("kíll") read without the accent."""
-    w = m.group(0)
     if sum(not c.isascii() for c in w) != 1:
         return w  # "décès", "Ærøskøbing": a word of another language keeps its letters
     return "".join(c for c in unicodedata.normalize("NFD", w) if not unicodedata.combining(c))

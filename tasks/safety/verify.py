@@ -92,9 +92,10 @@ def verify(run_dir: str | Path, allow_unkeyed: bool = False, env: dict | None = 
     if variants and not screens:
         result.problems.append(f"audit_log.csv holds no screening decision, but variants.jsonl lists "
                                f"{len(variants)} variants")
-    elif variants is not None and not variants and (run / "variants.jsonl").is_file():
-        result.problems.append("variants.jsonl lists no variants: a run that reached the approval gate screened some")
     control = read_control(run, result.problems)
+    if variants is not None and not variants and not control and (run / "variants.jsonl").is_file():
+        # a rollout where no treatment won sends only the control message: it screened that one
+        result.problems.append("variants.jsonl lists no variants: a run that reached the approval gate screened some")
     decisions = variant_problems((variants or []) + control, screens, result.problems)
     assigned = read_assigned(run, result.problems)
     sent = read_assigned(run, result.problems, "sends.csv")
