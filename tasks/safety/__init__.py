@@ -8,7 +8,7 @@ from config import Policy
 from tasks.records import HARM_CATEGORIES, Verdict
 from tasks.safety.classifier import classifier_scores
 from tasks.safety.harm import findings, prepare, scores_and_evidence
-from tasks.safety.rules import RULES, Context, Message
+from tasks.safety.rules import DECLINING, RULES, Context, Message
 
 
 SCREENERS = ("local", "azure", "openai-moderation", "guard-model")
@@ -75,8 +75,13 @@ class Screener:
         scores = self.scorer.score(message.text)
         evidence = getattr(self.scorer, "evidence", dict)()  # which lexicon patterns (or the classifier) scored
         skip = () if getattr(self.scorer, "languages", None) else ("unsupported_language",)  # multilingual backend
-        verdict = judge(scores, run_rules(message, self.context, skip), self.context.policy, self.scorer.name,
-                        evidence)
+        found = run_rules(message, self.context, skip)
+        if max(scores.values(), default=0) < self.context.policy.warn_at:
+            # an opening that reads as declining matters only where it lowered some harm to a warning: copy such as
+            # "We don't offer this discount to everyone" with no harm in it is not a model's refusal
+            echo = [f for f in found.get("prompt_echo", []) if not f.startswith(DECLINING)]
+            found = {r: f for r, f in found.items() if r != "prompt_echo"} | ({"prompt_echo": echo} if echo else {})
+        verdict = judge(scores, found, self.context.policy, self.scorer.name, evidence)
         notes = getattr(self.scorer, "notes", lambda: [])()  # what the backend found outside our four categories
         if notes:
             extra = "; ".join(f"warn: {n}" for n in notes)

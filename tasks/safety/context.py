@@ -46,9 +46,9 @@ REFUSAL = re.compile(
 # is not declined ("I won't help, but I will hurt you").
 CLAUSE_END = re.compile(r"\s+(?:but|unless|except|however|yet|instead|and then)\b|[;:,\u2014\u2013]|\s-\s", re.I)
 # A refusal that declines a request points back at it ("I can't help with that", "I won't provide instructions for
-# ..."); "We won't share your data" or "We don't offer this discount to everyone" decline nothing asked ("this",
-# "it" and "any" point at copy as often as at a request, so they do not count).
-REQUEST = re.compile(r"\b(?:that|such|your request|requests?|anything(?! (?:else|like (?:this|it))\b)|content|material|"
+# ..."); "We can't wait to show you" or "We won't share your data" decline nothing asked. Copy such as "We don't
+# offer this discount to everyone" reads as declining too: the screener lets it pass when nothing in it is harm.
+REQUEST = re.compile(r"\b(?:that|this|it|such|those|these|your request|requests?|anything|any|content|material|"
                      r"information|instructions?|advice|assistance|guidance)\b", re.I)
 
 

@@ -427,6 +427,9 @@ def hidden_characters(m: Message, ctx: Context) -> list[str]:
     return found
 
 
+DECLINING = "opens by declining, as a model's refusal does"
+
+
 def prompt_echo(m: Message, ctx: Context) -> list[str]:
     """Instructions or a model's own words left in the copy. A message that opens by declining a request reads as a
     model's refusal, and the harm scorer lowers what such an answer goes on to say: in copy it is an echo."""
@@ -434,7 +437,7 @@ def prompt_echo(m: Message, ctx: Context) -> list[str]:
 
     found = [f"echoed instruction {e.group(0)!r}" for e in ECHO.matches(m.text)]
     declined = opening_decline(m.text)  # the text the harm scorer reads
-    return found + ([f"opens by declining, as a model's refusal does: {declined[:60]!r}"] if declined else [])
+    return found + ([f"{DECLINING}: {declined[:60]!r}"] if declined else [])
 
 
 def subject_too_long(m: Message, ctx: Context) -> list[str]:
