@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.safety.anchor import sha256_file, unlike_listed
+from tasks.safety.anchor import ANCHORED_FILES, sha256_file, unlike_listed
 from tasks.safety.audit import COLUMNS, EVENT_DECISIONS, EVENTS, SCREEN, chain_problems, read_rows
 
 __all__ = ["Verification", "verify", "REQUIRED", "variant_text_sha256"]
@@ -280,6 +280,9 @@ def anchored_file_problems(run: Path, files, problems: list[str]) -> int:
         elif str(name).endswith(".done.json"):  # a stage's marker: the partitions it lists, as it lists them
             problems += [f"{part} (listed by {name}, sealed with the run) is missing" if missing else
                          f"{part} has changed since {name} listed it" for part, missing in unlike_listed(run, name)]
+    if "run_inputs.json" in files:  # sealed by a cpo that seals every evidence file present: none may appear later
+        problems += [f"{name} is in the folder but was not sealed with the run (added after the last seal?)"
+                     for name in ANCHORED_FILES if name not in files and (run / name).is_file()]
     return len(files)
 
 

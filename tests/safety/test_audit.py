@@ -291,6 +291,14 @@ def test_an_evidence_file_edited_after_the_seal_is_named(run, name):
     assert any(f"{name} was sealed with the run but is missing" in p for p in verify_run(run))
 
 
+@pytest.mark.parametrize("name", ["approval.json", "report.html", "results.csv"])
+def test_an_evidence_file_added_after_the_seal_is_named(gate, name):
+    """The second attack: a forged approval.json or a report dropped into a folder awaiting approval verified."""
+    assert not verify_run(gate)
+    (gate / name).write_text("x\n")
+    assert any(f"{name} is in the folder but was not sealed" in p for p in verify_run(gate))
+
+
 # ------------------------------------------------------------------------------------ gate events
 
 def test_a_design_changed_after_approval_is_named(run):
