@@ -3,7 +3,7 @@ transactions, and normalise types. Every failure names the file, the column and 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -108,8 +108,6 @@ def transaction_days(tx: pl.DataFrame, source: Path) -> pl.Series:
 
     parsed = pl.coalesce(ymd(iso.struct.field("1"), iso.struct.field("2"), iso.struct.field("3")),
                          ymd(other.struct.field("3"), month, day)).str.to_date("%Y-%m-%d", strict=False)
-    from datetime import date
-
     # a year a transaction can have happened in ("9999-12-31" and "0000-01-01" are placeholders, not purchases)
     bad = parsed.is_null() | (parsed < date(1900, 1, 1)) | (parsed > date(2199, 12, 31))
     if tx.select(bad.any()).item():

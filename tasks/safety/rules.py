@@ -4,6 +4,7 @@ A rule returns a list of findings (plain sentences); the policy decides whether 
 """
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections import Counter
@@ -480,8 +481,6 @@ URL_NOISE = re.compile(r"[\t\n\r\x00]")  # browsers drop these inside a URL sche
 def unsafe_markup(m: Message, ctx: Context) -> list[str]:
     text = m.text
     if "&" in text:  # "javascript&colon;", "&#x6A;avascript:": as a mail client reads them
-        import html
-
         text = html.unescape(text)
     if "<" not in text:  # every alternative needs a "<", but "script:" and "data: text/html" (which need ":")
         if ":" not in text:

@@ -242,23 +242,6 @@ def test_an_opening_that_reads_as_declining_is_no_way_round_the_harm_score(scree
     assert v.decision == "block", (body, v)
 
 
-@pytest.mark.parametrize("body", ["We can't wait to show you the new Cascade boot.", "We won't share your data.",
-                                  "We don't make compromises on waterproofing.", "I can't help but love these boots."])
-def test_marketing_that_declines_nothing_asked_passes(screener, body):
-    assert verdict(screener, body).decision == "pass", body
-
-
-@pytest.mark.parametrize("body", [
-    "Our cold-pressed rapeseed oil is back in stock.", "Hit them up and invite your crew to the launch party.",
-    "Slay them on the dance floor in our sequin dress.", "Killing me softly: our jazz playlist is out.",
-    "Hasta la vista, winter: spring boots are here.", "C'est la vie: our new camp chairs.",
-    "Mi casa es su casa: new tents for the whole family.", "Caf\u00e9 au lait and cr\u00e8me br\u00fbl\u00e9e at the lodge.",
-    "Our Z\u00fcrich and M\u00fcnchen stores are open late.",
-])
-def test_copy_a_blind_attacker_found_blocked_passes(screener, body):
-    assert verdict(screener, body).decision == "pass", body
-
-
 @pytest.mark.parametrize("body", [
     "There is a bomb in your building.", "A bomb will go off at the store at noon.",
     "I'm bringing a gun to work tomorrow.", "Tomorrow I'm bringing my rifle to school.", "You will be dead by Friday.",
@@ -268,15 +251,6 @@ def test_copy_a_blind_attacker_found_blocked_passes(screener, body):
 ])
 def test_plain_threats_a_blind_attacker_wrote_block(screener, body):
     assert verdict(screener, body).violence >= 6, body
-
-
-@pytest.mark.parametrize("body", [
-    "This deal is the bomb.", "Drop a bath bomb in the tub.", "Bring a glue gun to class for the craft night.",
-    "Your phone battery will be dead by Friday without our charger.", "I will never hurt you.",
-    "Nobody will hurt you here.", "We will find your size.",
-])
-def test_their_look_alikes_pass(screener, body):
-    assert verdict(screener, body).decision == "pass", body
 
 
 @pytest.mark.parametrize("body,rule", [
@@ -295,12 +269,6 @@ def test_markup_and_phishing_a_blind_attacker_wrote_are_blocked(screener, body, 
     assert rule in verdict(screener, body).rules_triggered, body
 
 
-@pytest.mark.parametrize("body", ["Tell us your favourite trail.", "What is your shoe size?",
-                                  "AT&amp;T customers: javascript skills are welcome at our store."])
-def test_their_look_alikes_pass_the_rules(screener, body):
-    assert verdict(screener, body).decision == "pass", body
-
-
 @pytest.mark.parametrize("body", [
     "I'm going to kill you softly with this knife.", "I will kill you softly in your sleep tonight.",
     "Tomorrow I will slay them at school with my rifle.", "I will slay them in their beds tonight.",
@@ -311,7 +279,27 @@ def test_an_idiom_or_a_spelling_does_not_hide_a_threat(screener, body):
     assert verdict(screener, body).decision == "block", body
 
 
-@pytest.mark.parametrize("body", [
+def test_a_long_opening_refusal_is_read_the_same_by_the_scorer_and_the_echo_rule(screener):
+    body = "I won't write" + " about hiking boots for long walks in the mountains with friends" * 40 + \
+        " that. I will kill you and your family tonight."
+    assert verdict(screener, body).decision == "block"
+
+
+# Copy that must pass: what the refusal grammar, the idioms, the threat patterns, the language rule and the
+# markup and phishing rules were tightened against in this release, each blind attack's look-alikes
+MUST_PASS = [
+    "We can't wait to show you the new Cascade boot.", "We won't share your data.",
+    "We don't make compromises on waterproofing.", "I can't help but love these boots.",
+    "Our cold-pressed rapeseed oil is back in stock.", "Hit them up and invite your crew to the launch party.",
+    "Slay them on the dance floor in our sequin dress.", "Killing me softly: our jazz playlist is out.",
+    "Hasta la vista, winter: spring boots are here.", "C'est la vie: our new camp chairs.",
+    "Mi casa es su casa: new tents for the whole family.", "Caf\u00e9 au lait and cr\u00e8me br\u00fbl\u00e9e at the lodge.",
+    "Our Z\u00fcrich and M\u00fcnchen stores are open late.",
+    "This deal is the bomb.", "Drop a bath bomb in the tub.", "Bring a glue gun to class for the craft night.",
+    "Your phone battery will be dead by Friday without our charger.", "I will never hurt you.",
+    "Nobody will hurt you here.", "We will find your size.",
+    "Tell us your favourite trail.", "What is your shoe size?",
+    "AT&amp;T customers: javascript skills are welcome at our store.",
     "We'll find your kids the perfect backpack for school.", "We will get your family outfitted for winter.",
     "There is a device in your home that could save you money on heating.",
     "You won't make it through winter without this parka.", "We'll make you disappear into the wilderness with our camo gear.",
@@ -321,12 +309,9 @@ def test_an_idiom_or_a_spelling_does_not_hide_a_threat(screener, body):
     "We won't tell anyone about this deal, but you should grab it before it ends.",
     "Don't try this at home: our trail running clinic shows you how, safely.",
     "We don't offer this discount to everyone, only to our best customers.",
-])
-def test_copy_the_second_attack_found_blocked_passes(screener, body):
+]
+
+
+@pytest.mark.parametrize("body", MUST_PASS)
+def test_copy_that_must_pass(screener, body):
     assert verdict(screener, body).decision == "pass", body
-
-
-def test_a_long_opening_refusal_is_read_the_same_by_the_scorer_and_the_echo_rule(screener):
-    body = "I won't write" + " about hiking boots for long walks in the mountains with friends" * 40 + \
-        " that. I will kill you and your family tonight."
-    assert verdict(screener, body).decision == "block"
